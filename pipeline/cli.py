@@ -166,15 +166,66 @@ def code(
 @command
 def evaluate(
     out: OutOpt = config.OUT_DIR,
-    gold: Annotated[Path, typer.Option("--gold", help="Gold codes (CSV or JSONL).")] = ...,
+    gold: Annotated[
+        Path | None, typer.Option("--gold", help="Gold codes (CSV or JSONL).")
+    ] = None,
+    reviews: Annotated[
+        bool, typer.Option("--reviews", help="Use OUT/reviews.csv as the gold.")
+    ] = False,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Agreement of the automatic codes with a gold file: P, R, F1, kappa, alpha per code."""
+    """Agreement with a gold file or the review log: P, R, F1, kappa, alpha per code."""
     from pipeline import evaluate as stage
 
-    table, pooled = stage.run(out, gold, codebook)
-    typer.echo(stage.to_json(table, pooled) if as_json else stage.format_table(table, pooled))
+    if (gold is None) == (not reviews):
+        raise CodeerError("Pass either --gold FILE or --reviews.")
+    if gold is not None:
+        results = {"auto_vs_gold": stage.run(out, gold, codebook)}
+    else:
+        results = stage.run_reviews(out, codebook)
+    for name, (table, pooled) in results.items():
+        if as_json:
+            typer.echo(stage.to_json(table, pooled))
+        else:
+            typer.echo(f"== {name}\n{stage.format_table(table, pooled)}\n")
+
+
+@app.command()
+@command
+def calibrate(
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    metric: Annotated[str, typer.Option("--metric", help="'f1' or 'kappa'.")] = "f1",
+) -> None:
+    """Choose per-code thresholds from the review log into OUT/calibration.yaml."""
+    from pipeline import calibrate as stage
+
+    stage.run(out, codebook, metric)
+
+
+@app.command()
+@command
+def review(
+    segment: Annotated[str, typer.Option("--segment", help="segment_id")],
+    code_id: Annotated[str, typer.Option("--code", help="code id, e.g. L3")],
+    decision: Annotated[str, typer.Option("--decision", help="accept, reject or add")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="your name or initials")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+) -> None:
+    """Record one review decision in OUT/reviews.csv (append-only)."""
+    from pipeline import review as stage
+    from pipeline.codebook import load_codebook
+
+    book, _ = load_codebook(codebook)
+    if code_id not in {c.id for c in book.codes}:
+        raise CodeerError(f"--code must be one of {[c.id for c in book.codes]}. Got "
+                          f"'{code_id}' instead.")
+    stage.record(out, segment, code_id, decision, reviewer, note)
+    log.info("review: %s %s on %s by %s -> %s", decision, code_id, segment, reviewer,
+             out / config.REVIEWS_FILE)
 
 
 def main() -> None:  # pragma: no cover - console entry point

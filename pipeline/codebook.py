@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.errors import CodeerError
 from pipeline.rules import Rule, RuleSyntaxError, parse_rule
@@ -29,6 +37,17 @@ from pipeline.rules import Rule, RuleSyntaxError, parse_rule
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _check_rule(text: str) -> str:
+    try:
+        parse_rule(text)
+    except RuleSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+RuleText = Annotated[str, Field(min_length=1), AfterValidator(_check_rule)]
 
 
 class _Strict(BaseModel):
@@ -68,7 +87,7 @@ class Code(_Strict):
     definition: str = ""
     include: list[NonEmpty] = []
     exclude: list[NonEmpty] = []
-    rules: list[NonEmpty] = []
+    rules: list[RuleText] = []
     examples: list[NonEmpty] = []
     counter_examples: list[NonEmpty] = []
     color: str | None = None
@@ -90,16 +109,6 @@ class Code(_Strict):
         if v is not None and not _COLOR.match(v):
             raise ValueError(f"must be a colour like '#0072B2'. Got '{v}' instead")
         return v.upper() if v else v
-
-    @field_validator("rules")
-    @classmethod
-    def _rules(cls, v: list[str]) -> list[str]:
-        for i, text in enumerate(v, start=1):
-            try:
-                parse_rule(text)
-            except RuleSyntaxError as exc:
-                raise ValueError(f"rule {i} {exc}") from None
-        return v
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Code:
@@ -163,12 +172,20 @@ def _no_duplicates(ids: list[str], kind: str) -> None:
 # ------------------------------------------------------------------ YAML with line numbers
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
 def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]):
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
             key = key_node.value
+            if key in out:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _to_python(value_node, (*path, key), lines)
         return out
@@ -246,7 +263,11 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
             f"{path.name} line 1: must be a mapping with 'name', 'themes' and 'codes'."
         )
     lines: dict[tuple, int] = {}
-    data = _to_python(node, (), lines)
+    try:
+        data = _to_python(node, (), lines)
+    except _DuplicateKey as exc:
+        raise CodeerError(f"{path.name} line {exc.line}: key '{exc.key}' appears twice in the "
+                          "same block; keep one.") from None
     try:
         book = Codebook.model_validate(data)
     except ValidationError as exc:

@@ -127,50 +127,108 @@ def agreement(
     """Per-code and pooled agreement of ``predicted`` with ``reference`` over the same segments.
 
     Args:
-        reference: Codes per segment id (the gold, or a first reviewer).
-        predicted: Codes per segment id (automatic codes, or a second reviewer); segments
-            missing here count as uncoded.
+        reference: Codes per segment id (the gold); every segment listed is judged for every
+            code.
+        predicted: Codes per segment id (automatic codes); segments missing here count as
+            uncoded.
         codes: The code ids to report.
 
     Returns:
-        A table with ``code_id, support, predicted, tp, fp, fn, precision, recall, f1,
-        kappa, alpha`` and a dict of pooled figures (micro precision/recall/F1, macro-F1 over
-        codes with support, pooled kappa and alpha over segment x code decisions).
+        See :func:`agreement_arrays`.
     """
     seg_ids = sorted(reference)
-    rows, all_ref, all_pred = [], [], []
-    for code in codes:
-        ref = np.array([code in reference[s] for s in seg_ids], dtype=int)
-        pred = np.array([code in predicted.get(s, set()) for s in seg_ids], dtype=int)
-        all_ref.append(ref)
-        all_pred.append(pred)
+    arrays = {
+        code: (np.array([code in reference[s] for s in seg_ids], dtype=int),
+               np.array([code in predicted.get(s, set()) for s in seg_ids], dtype=int))
+        for code in codes
+    }
+    table, pooled = agreement_arrays(arrays)
+    pooled["segments"] = len(seg_ids)
+    pooled["coded_share"] = (float(np.mean([bool(predicted.get(s)) for s in seg_ids]))
+                             if seg_ids else float("nan"))
+    return table, pooled
+
+
+def agreement_arrays(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[pd.DataFrame,
+                                                                               dict]:
+    """Agreement figures from 0/1 decisions per code: ``{code: (reference, predicted)}``.
+
+    Returns:
+        A table with ``code_id, support, predicted, tp, fp, fn, precision, recall, f1, kappa,
+        alpha`` and pooled figures: micro precision/recall/F1, macro-F1 over codes with
+        support, and kappa and alpha over all code x segment decisions.
+    """
+    rows = []
+    for code, (ref, pred) in arrays.items():
         tp, fp, fn = int((ref & pred).sum()), int(((1 - ref) & pred).sum()), \
             int((ref & (1 - pred)).sum())
-        precision = tp / (tp + fp) if tp + fp else float("nan")
-        recall = tp / (tp + fn) if tp + fn else float("nan")
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
         rows.append({"code_id": code, "support": int(ref.sum()), "predicted": int(pred.sum()),
-                     "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
-                     "f1": f1, "kappa": _kappa(ref, pred), "alpha": _alpha(ref, pred)})
-    table = pd.DataFrame(rows)
-    ref_all = np.concatenate(all_ref) if all_ref else np.zeros(0, int)
-    pred_all = np.concatenate(all_pred) if all_pred else np.zeros(0, int)
+                     "tp": tp, "fp": fp, "fn": fn,
+                     "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                     "recall": tp / (tp + fn) if tp + fn else float("nan"),
+                     "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+                     "kappa": _kappa(ref, pred), "alpha": _alpha(ref, pred)})
+    table = pd.DataFrame(rows, columns=["code_id", "support", "predicted", "tp", "fp", "fn",
+                                        "precision", "recall", "f1", "kappa", "alpha"])
+    ref_all = np.concatenate([a for a, _ in arrays.values()]) if arrays else np.zeros(0, int)
+    pred_all = np.concatenate([b for _, b in arrays.values()]) if arrays else np.zeros(0, int)
     tp = int((ref_all & pred_all).sum())
     fp = int(((1 - ref_all) & pred_all).sum())
     fn = int((ref_all & (1 - pred_all)).sum())
-    supported = table[table["support"] > 0] if len(table) else table
+    supported = table[table["support"] > 0]
     pooled = {
-        "segments": len(seg_ids),
+        "decisions": int(len(ref_all)),
         "precision": tp / (tp + fp) if tp + fp else float("nan"),
         "recall": tp / (tp + fn) if tp + fn else float("nan"),
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
         "macro_f1": float(supported["f1"].fillna(0).mean()) if len(supported) else float("nan"),
         "kappa": _kappa(ref_all, pred_all),
         "alpha": _alpha(ref_all, pred_all),
-        "coded_share": float(np.mean([bool(predicted.get(s)) for s in seg_ids]))
-        if seg_ids else float("nan"),
     }
     return table, pooled
+
+
+def review_agreement(
+    codings: pd.DataFrame, reviews: pd.DataFrame, codes: list[str]
+) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Agreement of the automatic codes with the reviewers, and between reviewers.
+
+    For each code, the reviewed (segment, code) pairs are the units: a reviewer's ``accept``
+    or ``add`` is a 1, ``reject`` a 0; the coder's 1 is an automatic coding of the pair.
+
+    Returns:
+        ``{"auto_vs_review": (table, pooled)}`` and, for every two reviewers who decided on
+        the same pairs, ``{"<a>_vs_<b>": (table, pooled)}``.
+    """
+    from pipeline.review import latest_decisions
+
+    auto = codings[codings["method"] != "human"]
+    auto_pairs = set(zip(auto["segment_id"], auto["code_id"], strict=True))
+    latest = latest_decisions(reviews)
+    results = {}
+    arrays = {}
+    for code in codes:
+        rows = latest[latest["code_id"] == code]
+        truth = rows["decision"].isin(["accept", "add"]).to_numpy().astype(int)
+        pred = np.array([(s, code) in auto_pairs for s in rows["segment_id"]], dtype=int)
+        arrays[code] = (truth, pred)
+    results["auto_vs_review"] = agreement_arrays(arrays)
+    reviewers = sorted(r for r in reviews["reviewer"].unique() if r)
+    for i, a in enumerate(reviewers):
+        for b in reviewers[i + 1 :]:
+            da = latest_decisions(reviews, a).set_index(["segment_id", "code_id"])["decision"]
+            db = latest_decisions(reviews, b).set_index(["segment_id", "code_id"])["decision"]
+            both = da.index.intersection(db.index)
+            if not len(both):
+                continue
+            pair_arrays = {}
+            for code in codes:
+                keys = [k for k in both if k[1] == code]
+                pair_arrays[code] = (
+                    np.array([da[k] != "reject" for k in keys], dtype=int),
+                    np.array([db[k] != "reject" for k in keys], dtype=int))
+            results[f"{a}_vs_{b}"] = agreement_arrays(pair_arrays)
+    return results
 
 
 def predicted_labels(codings: pd.DataFrame, include_human: bool = False) -> dict[str, set[str]]:
@@ -195,14 +253,18 @@ def format_table(table: pd.DataFrame, pooled: dict) -> str:
     return "\n".join(lines)
 
 
-def to_json(table: pd.DataFrame, pooled: dict) -> str:
-    """Per-code and pooled figures as JSON (NaN written as null)."""
+def to_dict(table: pd.DataFrame, pooled: dict) -> dict:
+    """Per-code and pooled figures as plain data (NaN becomes None)."""
     def clean(v):
         return None if isinstance(v, float) and math.isnan(v) else v
 
-    data = {"per_code": [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")],
+    return {"per_code": [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")],
             "pooled": {k: clean(v) for k, v in pooled.items()}}
-    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def to_json(table: pd.DataFrame, pooled: dict) -> str:
+    """Per-code and pooled figures as JSON."""
+    return json.dumps(to_dict(table, pooled), indent=2, ensure_ascii=False)
 
 
 def run(out: Path, gold: Path, codebook: Path, scope: str | None = None) -> tuple[pd.DataFrame,
@@ -224,3 +286,21 @@ def run(out: Path, gold: Path, codebook: Path, scope: str | None = None) -> tupl
     table, pooled = agreement(reference, predicted_labels(codings), codes)
     storage.write_text(out / "evaluation.json", to_json(table, pooled))
     return table, pooled
+
+
+def run_reviews(out: Path, codebook: Path) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Agreement of the automatic codes with ``OUT/reviews.csv`` (and between reviewers)."""
+    from pipeline import config, review, schema, storage
+    from pipeline.codebook import load_codebook
+
+    book, _ = load_codebook(codebook)
+    codings = storage.read_table(Path(out) / config.CODINGS_FILE, schema.CODINGS)
+    reviews = review.read_reviews(out, {c.id for c in book.codes})
+    if reviews.empty:
+        raise CodeerError(f"No usable decisions in {Path(out) / config.REVIEWS_FILE}. Review "
+                          "excerpts first (notebooks/02-review.ipynb or pipeline.review.record).")
+    results = review_agreement(codings, reviews, [c.id for c in book.codes])
+    data = {name: to_dict(t, p) for name, (t, p) in results.items()}
+    storage.write_text(Path(out) / "agreement.json",
+                       json.dumps(data, indent=2, ensure_ascii=False))
+    return results
