@@ -103,7 +103,7 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
     from pipeline.codebook import load_codebook
     from pipeline.embed import EmbeddingCache
     from pipeline.nlp import get_nlp
-    from pipeline.prototypes import KIND
+    from pipeline.prototypes import segment_vectors
     from pipeline.rules import RuleMatcher
 
     book, _ = load_codebook(codebook)
@@ -116,7 +116,7 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
     seg_ids = sorted(set(decisions["segment_id"]))
     target = select_scope(segments, "all").set_index("segment_id").loc[seg_ids].reset_index()
     cache = EmbeddingCache(Path(out) / config.CACHE_DIR, model)
-    vectors = cache.encode(target["text"].tolist(), kind=KIND)
+    vectors = segment_vectors(target, segments, cache, book.defaults.context)
     cb = embed_codebook(book, cache)
     cache.save()
     scores, _ = embedding_scores(vectors, cb)

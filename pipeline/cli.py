@@ -38,6 +38,11 @@ PatternOpt = Annotated[
     typer.Option("--speaker-pattern", help="Extra speaker-label regex with a (?P<name>...) group."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+PseudoOpt = Annotated[
+    bool,
+    typer.Option("--pseudonymise/--no-pseudonymise",
+                 help="Replace names, places and dates in every exported text."),
+]
 
 
 class _Formatter(logging.Formatter):
@@ -117,16 +122,19 @@ def run(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     strict: StrictOpt = False,
+    pseudonymise: PseudoOpt = True,
     quiet: QuietOpt = False,
 ) -> None:
     """Run every stage: ingest, code, themes, export."""
     from pipeline import code as code_stage
+    from pipeline import export as export_stage
     from pipeline import ingest as ingest_stage
     from pipeline.codebook import load_codebook
 
     load_codebook(codebook)  # a broken codebook stops the run before any work
     ingest_stage.run(raw, out, strict=strict, progress=not quiet)
     code_stage.run(out, codebook, progress=not quiet)
+    export_stage.run(out, codebook, pseudonymise, progress=not quiet)
 
 
 @app.command()
@@ -226,6 +234,20 @@ def review(
     stage.record(out, segment, code_id, decision, reviewer, note)
     log.info("review: %s %s on %s by %s -> %s", decision, code_id, segment, reviewer,
              out / config.REVIEWS_FILE)
+
+
+@app.command()
+@command
+def export(
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    pseudonymise: PseudoOpt = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Tables, Excel, figures, REFI-QDA project and draft report, pseudonymised by default."""
+    from pipeline import export as stage
+
+    stage.run(out, codebook, pseudonymise, progress=not quiet)
 
 
 def main() -> None:  # pragma: no cover - console entry point

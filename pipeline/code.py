@@ -7,7 +7,9 @@ background of ordinary talk and the code's counter-examples. Raw cosine similari
 does not work: e5 scores of unrelated Dutch sentences bunch in 0.77-0.89, and topic
 similarity is not lesson similarity (see docs/codebook.md).
 
-For each segment ``s`` and code ``c``::
+Each segment is embedded together with its neighbouring sentences of the same turn (the
+codebook's ``defaults.context``, one on each side by default): in interviews a lesson is
+rarely carried by one sentence. For each segment ``s`` and code ``c``::
 
     pos(s, c) = mean of the k highest similarities of s to c's examples
     neg(s, c) = mean of the k highest similarities of s to background + c's counter-examples
@@ -30,7 +32,7 @@ from pipeline import config, schema, storage
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.embed import EmbeddingCache
 from pipeline.errors import CodeerError
-from pipeline.prototypes import KIND, code_texts
+from pipeline.prototypes import KIND, code_texts, segment_vectors
 
 log = logging.getLogger("codeer")
 
@@ -229,7 +231,7 @@ def run(
     model_id = ""
     if not rules_only:
         cache = EmbeddingCache(out / config.CACHE_DIR, model)
-        vectors = cache.encode(target["text"].tolist(), kind=KIND, progress=progress)
+        vectors = segment_vectors(target, segments, cache, book.defaults.context, progress)
         cb = embed_codebook(book, cache)
         cache.save()
         model_id = cache.model_id

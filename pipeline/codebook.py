@@ -4,7 +4,7 @@ Format (documented in ``docs/codebook.md``)::
 
     version: 1
     name: ...
-    defaults: {threshold: 0.1, margin: 0.0, scope: respondent}
+    defaults: {threshold: 0.02, margin: 0.0, context: 1, scope: respondent}
     themes: [{id, name, description, color}]
     codes:  [{id, name, theme, color, definition, include, exclude, rules, examples,
               counter_examples, threshold}]
@@ -57,8 +57,9 @@ class _Strict(BaseModel):
 class Defaults(_Strict):
     """Settings that apply to every code unless the code overrides them."""
 
-    threshold: float = Field(0.1, ge=-1.0, le=1.0)
+    threshold: float = Field(0.02, ge=-1.0, le=1.0)
     margin: float = Field(0.0, ge=0.0, le=1.0)
+    context: int = Field(1, ge=0, le=5)
     scope: Literal["respondent", "all"] = "respondent"
 
 

@@ -29,7 +29,8 @@ def model_key(name_or_path: str | Path | None) -> str:
     """
     from pipeline import models
 
-    path = Path(name_or_path) if name_or_path else models.default_model_dir()
+    default = not name_or_path or str(name_or_path) == models.DEFAULT_MODEL_NAME
+    path = models.default_model_dir() if default else Path(name_or_path)
     marker = path / models.MARKER_FILE
     if marker.exists():
         meta = json.loads(marker.read_text(encoding="utf-8"))

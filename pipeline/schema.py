@@ -149,6 +149,8 @@ CODINGS = Contract(
         "codebook_sha256": "str",
         "model_id": "str",
     },
+    # Rule-only and human codings have no embedding score.
+    nullable=frozenset({"score"}),
     produced_by="codeer code",
 )
 

@@ -1,0 +1,947 @@
+"""Pseudonymisation: names, places, institutions, dates and numbers become placeholders.
+
+Detection uses ``deduce`` (LGPL, Dutch clinical de-identification), extended with the names the
+project already knows from its metadata and a few rules for Dutch interview and policy talk.
+Replacements are placeholders in deduce's Dutch style, numbered per category: ``[PERSOON-1]``,
+``[LOCATIE-2]``, ``[INSTELLING-1]``, ``[DATUM-3]``, ``[TELEFOONNUMMER-1]``, ``[EMAIL-1]``,
+``[URL-1]``, ``[LEEFTIJD-1]``, ``[BSN-1]``, ``[POSTCODE-1]``, ``[ID-1]`` (other long numbers).
+
+How it works (:class:`Pseudonymiser`):
+
+1. Every document of the batch goes through deduce (curly quotes read as straight ones, so
+   "’s-Hertogenbosch" is known too). The raw spans are cleaned (see the policy below), split
+   at a sentence end ("de Vries. De Vries"), merged where one name was cut in two ("Jan" +
+   "de Vries"), and a surname that starts with an interfix takes the capitalised word before
+   it as its first name when deduce did not know it ("was Raph de Rooij"). Every cleaned name,
+   place and institution is remembered, and so is the surname of every full person name.
+2. Every document is scanned again for (a) the extra names from the metadata, (b) dates deduce
+   misses and (c) every remembered name, place, institution or surname, written exactly as it
+   was found anywhere in the batch ("propagation": if deduce tags "Careyn" or "Rik Grashoff"
+   once, "Careyn" and "Grashoff" are replaced in every sentence of every document, also where
+   deduce's context rules missed them).
+3. Overlapping spans are merged into one replacement (the extra name, else the longest span,
+   decides the placeholder), and placeholders are assigned in order of first appearance,
+   documents taken in sorted id order, then in the order of later
+   :meth:`Pseudonymiser.text` calls.
+
+The same normalised original (case-folded, whitespace and hyphens collapsed, leading titles
+removed) always gets the same placeholder, in every document and every later ``text()`` call.
+Different spellings of one person stay separate entries: "Jan de Vries", "De Vries" and "Jan"
+become three placeholders unless the name is one of the ``extra_names`` (then its surname alone
+is linked to the full name, see below). Typing errors also make separate entries. deduce's own
+numbering (which links spellings within one edit) is not used: it is per document.
+
+Policy decisions:
+
+* Speaker labels of respondents and interviewers are names; the caller passes them (and the
+  interviewer names from the metadata sheet) as ``extra_names``. Titles, functions and a
+  parenthesised party are dropped first ("Minister Ollongren" -> "Ollongren", "De heer
+  Koerhuis (VVD)" -> "Koerhuis"); labels that are only roles or keep terms ("Interviewer",
+  "Respondent 2", "De voorzitter", "Wethouder") and names with fewer than two letters ("I",
+  "R") are ignored. Extra names are replaced wherever they occur as whole words, even where
+  deduce misses them, also with "_" or "-" between the words as in file names and URL slugs
+  ("Interview_Erik_Veerman.docx"). Names of two or more words match case-insensitively
+  ("sanne de wit"); a one-word name or one that starts with an interfix ("Bakker", "De
+  Jonge") needs its capital, because it could be an ordinary word ("de jonge mensen").
+* The surname of an extra name alone ("De Wit" for "Sanne de Wit", "Veerman" for "Erik
+  Veerman") is replaced too, with the SAME placeholder as the full name, when its first letter
+  is a capital in the text and it either has at least 4 letters or carries an interfix (the
+  interfix may be in any case: "de Wit", "De Wit"). A bare 3-letter surname ("Bos" for "Jan
+  Bos") is not matched alone (too many ordinary words), nor is a surname that is a
+  ``KEEP_TERMS`` word ("Groen" for "Peter Groen"). First names alone are not linked to the
+  full name (many people share them); deduce usually tags them as a separate person.
+* Institution and department names: deduce tags the city in "gemeente Rotterdam" as a location,
+  so the city is pseudonymised ("gemeente [LOCATIE-1]"). That hides which municipality a
+  respondent works for; it is the safest default and acceptable for the analysis. Care
+  organisations and hospitals ("Careyn", "Buurtzorg Nederland") become ``[INSTELLING-n]``.
+* Dates with a day or a year are replaced: "12 maart 2021", "maart 2021" and "3 april"
+  (deduce itself misses the last two). A bare month ("in maart") or year ("sinds 2017") stays.
+* A name deduce tags as a person in one place and as a place in another ("mevrouw Ellemeet",
+  "de leden Ellemeet en Hijink") gets the category deduce gave it most often in the batch.
+* Respondent FUNCTIONS and department names are the analytic unit and must stay. deduce tags
+  some of them, and some ordinary words at the start of a sentence, as surnames ("Groen is
+  goed", "Pas later", "het Rijk", "Esther van Sport"). ``KEEP_TERMS`` lists such words; a span
+  found by deduce (not an extra name) is dropped when it consists only of keep terms and
+  interfixes, a keep term or title at its start is cut off ("Directeur Larissa Zegveld" ->
+  "Directeur [PERSOON-1]", "mevrouw Agema" -> "mevrouw [PERSOON-2]"), and so is a keep phrase
+  at its end ("Esther van Sport" -> "[PERSOON-3] van Sport"). A single keep word at the end of
+  a name is only cut after an interfix, so a real "Jan Groen" stays one name. The price: a
+  person mentioned only by a surname such as "Groen", "Punt" or "Pas" is not replaced.
+* Titles and forms of address (mevrouw, de heer, collega, minister, ...) stay in the text in
+  front of the placeholder: they carry no identity and keep the text readable.
+
+The key table (:meth:`Pseudonymiser.key_table`) links placeholders to originals. It belongs in
+``OUT/private/`` and never in an export.
+
+Only one ``deduce.Deduce`` instance is created per process (:func:`get_deduce`); the first one
+on a machine builds a lookup cache inside deduce's package folder (about two minutes, once).
+"""
+
+from __future__ import annotations
+
+import bisect
+import gc
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from pipeline.errors import CodeerError
+
+log = logging.getLogger("codeer")
+
+# --------------------------------------------------------------------------- policy tables
+
+#: Words and phrases that are never replaced when deduce tags them (case-insensitive, whole
+#: words; commas in phrases are ignored). Functions, departments, public bodies, and ordinary
+#: words that deduce tagged as surnames in real Dutch policy talk and interviews.
+KEEP_TERMS: tuple[str, ...] = (
+    # functions and roles (the analytic unit: they must stay)
+    "wethouder", "wethouders", "burgemeester", "gemeenteraad", "raad", "raadslid", "raadsleden",
+    "gemeentesecretaris", "griffier", "griffie", "college", "directeur", "directie",
+    "teamleider", "afdelingshoofd", "afdelingsmanager", "programmamanager", "projectleider",
+    "procesregisseur", "beleidsadviseur", "beleidsmedewerker", "adviseur", "strategisch adviseur",
+    "senior", "planoloog", "stedenbouwkundige", "controller", "concerncontroller", "manager",
+    "coördinator", "ambtenaar", "informatiemanager", "leidinggevende", "collega", "minister",
+    "staatssecretaris", "voorzitter", "Kamerlid", "Kamerleden",
+    # departments, clusters and policy domains
+    "Duurzaamheid", "Stadsontwikkeling", "Stedelijke Ontwikkeling", "Ruimtelijke Ontwikkeling",
+    "Maatschappelijke Ontwikkeling", "Ruimte Wonen en Milieu", "RWM", "Ruimte", "Wonen",
+    "Milieu", "Omgevingsvisie", "Omgevingswet", "Omgevingsplan", "Sport Onderwijs en Cultuur",
+    "Sport", "Onderwijs", "Cultuur", "Sociaal Domein", "Fysiek Domein", "Werk en Inkomen",
+    "Werk", "Inkomen", "Zorg", "Jeugd", "Welzijn", "Veiligheid", "Handhaving", "Vergunningen",
+    "Toezicht", "Openbare Ruimte", "Stadsbeheer", "Beheer", "Groen", "Water", "Natuur",
+    "Mobiliteit", "Verkeer", "Vervoer", "Economie", "Energie", "Energietransitie", "Klimaat",
+    "Bedrijfsvoering", "Financiën", "Concerncontrol", "Concernondersteuning",
+    "Bestuursondersteuning", "Communicatie", "Dienstverlening", "Publiekszaken", "Grondzaken",
+    "Vastgoed", "Participatie", "Gezondheid", "Kernteam", "Stad", "Wijk",
+    # public bodies
+    "Rijk", "Provincie", "Waterschap", "Kamer", "Tweede Kamer", "Eerste Kamer",
+    "Partij van de Arbeid", "Bank Nederlandse Gemeenten", "Vereniging van Nederlandse Gemeenten",
+    "VNG", "Inspectie", "Inspectie voor de Gezondheidszorg", "Inspectie Gezondheidszorg en Jeugd",
+    # rivers deduce reads as "interfix + surname"
+    "aan de Maas", "aan de Rijn", "aan de IJssel", "aan de Amstel", "aan de Waal",
+    # ordinary words deduce tags as surnames, mostly at the start of a sentence (measured)
+    "Boven", "Bron", "Burgers", "Haven", "Kern", "Koers", "Krap", "Maat", "Mooi", "Niks", "Pas",
+    "Polder", "Punt", "Super", "Zee",
+)
+
+# Forms of address and titles: cut from the front of a name, left in the text.
+_TITLES: tuple[str, ...] = (
+    "de heer", "heer", "mevrouw", "mevr", "mw", "meneer", "mijnheer", "dhr", "mej", "juffrouw",
+    "dr", "drs", "prof", "ir", "ing", "mr", "ds", "bc", "het lid", "lid", "leden",
+)
+
+# Ordinary words deduce glues to the front of a name ("Zowel Sjef", "Volgens Victor"). Never an
+# interfix: "van Dijk" and "de Vries" are surnames as written.
+_LEAD_WORDS: tuple[str, ...] = (
+    "en", "maar", "want", "dus", "ook", "toen", "nu", "dan", "zowel", "volgens", "aldus",
+    "namens", "contacteer", "bel", "mail", "vraag", "zegt", "zei", "dank", "bedankt", "beste",
+    "hoi", "hallo", "dag", "groeten", "eerst", "daarna", "met", "via", "voor", "door",
+    "als", "zoals", "ja", "nee", "nou", "oké", "goed", "prima", "klopt", "eerlijk",
+    # legal forms: "Stichting Humanitas" -> "Stichting [INSTELLING-1]", so that the many bare
+    # mentions of "Humanitas" are caught by propagation
+    "stichting", "vereniging", "coöperatie",
+)
+
+# Lower-case name particles (deduce's interfix list, shortened) and list connectors.
+_INTERFIXES = frozenset(
+    "van de der den het te ter ten 't in op aan bij uit von vom zu zur la le du da di del dos "
+    "d' l' v v. vd vd. v.d.".split()
+)
+_CONNECTORS = frozenset({"en", "&", "/", "-", "of"})
+
+# Speaker labels that are roles, not names: ignored as extra names (with a number or letter).
+_ROLE_LABELS = frozenset(
+    "interviewer interviewers interviewster interviewee geïnterviewde respondent respondente "
+    "spreker spreekster deelnemer onderzoeker moderator gespreksleider vraag antwoord".split()
+)
+
+# deduce tag -> placeholder category.
+_CATEGORY_BY_TAG: dict[str, str] = {
+    "persoon": "PERSOON",
+    "patient": "PERSOON",
+    "locatie": "LOCATIE",
+    "zorginstelling": "INSTELLING",
+    "ziekenhuis": "INSTELLING",
+    "instelling": "INSTELLING",
+    "datum": "DATUM",
+    "leeftijd": "LEEFTIJD",
+    "telefoonnummer": "TELEFOONNUMMER",
+    "emailadres": "EMAIL",
+    "url": "URL",
+    "bsn": "BSN",
+    "id": "ID",
+}
+# Categories that are names (cleaned with the policy tables, propagated over the batch).
+_NAME_CATEGORIES = frozenset({"PERSOON", "LOCATIE", "INSTELLING"})
+
+# deduce processors we replace with our own logic: its adjacent-span merge also glues names
+# across a full stop ("mevrouw Agema. Mevrouw Hermans"), and we write our own placeholders.
+_DEDUCE_DISABLED = frozenset({"merge_adjacent_annotations", "redactor"})
+
+_POSTCODE = re.compile(r"\d{4}\s?[A-Za-z]{2}")
+_MONTHS = (
+    r"(?i:januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|"
+    r"december)|(?:jan|feb|mrt|apr|jun|jul|aug|sept|sep|okt|nov|dec)\.?"
+)
+_DATE_PATTERNS = (
+    # 3 april, 3 april 2021, 3e mei, 3 apr.
+    re.compile(rf"(?<![\w-])\d{{1,2}}(?:e|ste|de)?\s+(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?(?!\w)"),
+    # maart 2021
+    re.compile(rf"(?<![\w-])(?:{_MONTHS})\s+(?:19|20)\d\d(?!\w)"),
+)
+_EDGE_PUNCT = " \t\r\n,;:!?()[]{}\"“”‘’*_«»"
+_LEAD_PUNCT = _EDGE_PUNCT.replace("’", "")  # keep the apostrophe of "’s-Hertogenbosch"
+_TAIL_PUNCT = _EDGE_PUNCT.replace("‘", "")
+_TOKEN = re.compile(r"\S+")
+# Between the words of an extra name: spaces, or "_"/"-" as in file names and URL slugs
+# ("Interview_Erik_Veerman.docx", "interview-with-erik-veerman").
+_SEP = r"(?:\s+|[_\-])"
+_LETTER = re.compile(r"[^\W\d_]")
+_STRAIGHT_QUOTES = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"'})
+
+
+def _words(phrase: str) -> tuple[str, ...]:
+    """Normalised words of a phrase: case-folded, edge punctuation and inner commas dropped."""
+    out = []
+    for token in phrase.replace(",", " ").split():
+        word = token.strip(_EDGE_PUNCT + ".").casefold()
+        if word:
+            out.append(word)
+    return tuple(out)
+
+
+_KEEP_PHRASES = frozenset(_words(t) for t in KEEP_TERMS)
+_LEAD_PHRASES = frozenset(_words(t) for t in _TITLES + _LEAD_WORDS) | _KEEP_PHRASES
+_MAX_PHRASE = max(len(p) for p in _LEAD_PHRASES)
+
+
+def normalise(original: str) -> str:
+    """Key under which an original is recognised again: case-folded, spacing and hyphens collapsed.
+
+    Args:
+        original: The replaced text as it occurs.
+
+    Returns:
+        The normalised key ("Dik-Faber", "dik  faber" and "Dik_Faber" all give "dik faber").
+    """
+    text = original.translate(_STRAIGHT_QUOTES).strip(_EDGE_PUNCT).casefold()
+    return re.sub(r"[\s\-‐–_]+", " ", text).strip()
+
+
+# --------------------------------------------------------------------------- deduce instance
+
+_DEDUCE: Any = None
+
+
+def get_deduce() -> Any:
+    """The process-wide ``deduce.Deduce`` instance, created on first use.
+
+    Importing deduce calls ``logging.basicConfig(level=DEBUG)`` on the root logger; that side
+    effect is undone here so the pipeline's own logging is not flooded.
+
+    The instance holds millions of small objects (its lookup tries). They are moved out of the
+    garbage collector's reach (``gc.freeze`` plus a reference to itself), so later collections
+    do not traverse them and the process does not spend ~25 s tearing them down at exit.
+
+    Raises:
+        CodeerError: deduce is not installed.
+    """
+    global _DEDUCE
+    if _DEDUCE is None:
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            from deduce import Deduce
+        except ImportError:
+            raise CodeerError(
+                "Pseudonymisation needs the 'deduce' package (pip install deduce==3.0.6, or run "
+                "`make setup`), or switch pseudonymisation off."
+            ) from None
+        finally:
+            for handler in list(root.handlers):
+                if handler not in handlers:
+                    root.removeHandler(handler)
+            root.setLevel(level)
+        log.info("Loading deduce (the first time on this machine it builds a cache: ~2 min)")
+        instance = Deduce()
+        instance._codeer_keepalive = instance  # a cycle: never freed by reference counting
+        gc.freeze()
+        _DEDUCE = instance
+    return _DEDUCE
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+class Candidate(NamedTuple):
+    """A span that may be replaced.
+
+    Attributes:
+        start: First character (inclusive).
+        end: Last character (exclusive).
+        category: Placeholder category, e.g. ``"PERSOON"``.
+        key: Normalised original of this span (one key-table row per category and key).
+        link: Key whose placeholder this span takes (differs from ``key`` for a surname alias).
+        priority: Higher wins an overlap (extra names 2, everything else 1).
+    """
+
+    start: int
+    end: int
+    category: str
+    key: str
+    link: str
+    priority: int
+
+
+def _tokens(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """Whitespace tokens of ``text[start:end]`` as (start, end, normalised word)."""
+    out = []
+    for m in _TOKEN.finditer(text, start, end):
+        word = m.group().strip(_EDGE_PUNCT + ".").casefold()
+        if word:
+            out.append((m.start(), m.end(), word))
+    return out
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    """Move ``start``/``end`` inwards past spaces, brackets, quotes and markdown marks."""
+    while start < end and text[start] in _LEAD_PUNCT:
+        start += 1
+    while end > start and text[end - 1] in _TAIL_PUNCT:
+        end -= 1
+    return start, end
+
+
+def _covered(words: Sequence[str]) -> bool:
+    """Whether ``words`` consist only of keep phrases, interfixes and connectors."""
+    i = 0
+    while i < len(words):
+        for n in range(min(_MAX_PHRASE, len(words) - i), 0, -1):
+            if tuple(words[i : i + n]) in _KEEP_PHRASES:
+                i += n
+                break
+        else:
+            if words[i] in _INTERFIXES or words[i] in _CONNECTORS:
+                i += 1
+            else:
+                return False
+    return True
+
+
+def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Apply the keep policy to one name span found by deduce.
+
+    Cuts titles, keep terms and common sentence-initial words from the front, keep phrases from
+    the end, dangling interfixes and punctuation from both ends; drops the span when nothing
+    name-like is left.
+
+    Args:
+        text: The whole text.
+        start: Span start.
+        end: Span end (exclusive).
+
+    Returns:
+        The cleaned ``(start, end)`` or ``None`` when the span must not be replaced.
+    """
+    tokens = _tokens(text, start, end)
+    words = [t[2] for t in tokens]
+    if not tokens or _covered(words):
+        return None
+    # Front: titles, functions, keep terms, sentence-initial words.
+    changed = True
+    while changed and tokens:
+        changed = False
+        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
+            if tuple(words[:n]) in _LEAD_PHRASES:
+                tokens, words, changed = tokens[n:], words[n:], True
+                break
+    # End: a keep phrase of two or more words, or one keep word after an interfix.
+    changed = True
+    while changed and len(tokens) > 1:
+        changed = False
+        for n in range(min(_MAX_PHRASE, len(tokens) - 1), 0, -1):
+            tail = tuple(words[-n:])
+            if tail in _KEEP_PHRASES and (n > 1 or words[-n - 1] in _INTERFIXES):
+                tokens, words, changed = tokens[:-n], words[:-n], True
+                break
+        while len(tokens) > 1 and words[-1] in _INTERFIXES:
+            tokens, words, changed = tokens[:-1], words[:-1], True
+    if not tokens or _covered(words):
+        return None
+    s, e = _strip(text, tokens[0][0], tokens[-1][1])
+    # A trailing full stop belongs to the sentence unless it ends an initial ("J.").
+    if e > s and text[e - 1] == "." and not re.search(r"(?:^|[\s.])\w\.$", text[s:e]):
+        e -= 1
+    if e <= s or not _LETTER.search(text, s, e):
+        return None
+    return s, e
+
+
+def category_of(tag: str, original: str) -> str:
+    """Placeholder category for a deduce tag (postal codes get their own category)."""
+    category = _CATEGORY_BY_TAG.get(tag, re.sub(r"\W+", "_", tag).upper() or "OVERIG")
+    if category == "LOCATIE" and _POSTCODE.fullmatch(original.strip()):
+        return "POSTCODE"
+    return category
+
+
+def deduce_candidates(text: str, annotations: Iterable[Any]) -> list[Candidate]:
+    """Turn deduce annotations into cleaned candidates (names merged where adjacent).
+
+    Args:
+        text: The text deduce annotated.
+        annotations: deduce/docdeid ``Annotation`` objects (``start_char``, ``end_char``,
+            ``tag``).
+
+    Returns:
+        Candidates sorted by start, non-overlapping.
+    """
+    raw: list[tuple[int, int, str]] = []
+    for ann in annotations:
+        start, end = int(ann.start_char), int(ann.end_char)
+        category = category_of(str(ann.tag), text[start:end])
+        if category in _NAME_CATEGORIES:
+            # One span across a sentence end ("de Vries. De Vries") is split first.
+            cuts = [m.end() for m in _SENTENCE_END.finditer(text, start, end)]
+            bounds = [start, *cuts, end]
+            for part_start, part_end in zip(bounds, bounds[1:], strict=False):
+                cleaned = clean_span(text, part_start, part_end)
+                if cleaned is not None:
+                    raw.append((*cleaned, category))
+            continue
+        start, end = _strip(text, start, end)
+        if end > start:
+            raw.append((start, end, category))
+    raw.sort()
+    merged: list[tuple[int, int, str]] = []
+    for start, end, category in raw:
+        if merged:
+            p_start, p_end, p_cat = merged[-1]
+            gap = text[p_end:start]
+            # Same-category names separated only by a space or hyphen are one name ("Jan"
+            # "de Vries"); a full stop only joins after an initial ("J. Vries").
+            if p_cat == category and category in _NAME_CATEGORIES and start >= p_end and (
+                re.fullmatch(r"[ \-]?", gap)
+                or (re.fullmatch(r"\. ?", gap) and re.search(r"(?:^|\W)\w$", text[p_start:p_end]))
+            ):
+                merged[-1] = (p_start, end, category)
+                continue
+            if start < p_end:  # overlap after cleaning: keep the first
+                continue
+        merged.append((start, end, category))
+    out = []
+    for s, e, c in merged:
+        if c == "PERSOON":
+            s = _with_first_name(text, s)
+        out.append(Candidate(s, e, c, normalise(text[s:e]), normalise(text[s:e]), 1))
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[^\W\d_]{2})[.!?]\s+")
+_FIRST_NAME_BEFORE = re.compile(r"(?<![\w.\-/])([A-ZÀ-Þ][^\W\d_]+) $")
+
+
+def _with_first_name(text: str, start: int) -> int:
+    """Extend a surname that starts with an interfix by the capitalised word before it.
+
+    deduce does not know every first name: in "was Raph de Rooij" it tags "de Rooij" only. A
+    capitalised word right before a lower-case interfix, not at the start of a sentence and
+    not a title or keep term, is taken as the first name.
+    """
+    first = text[start : start + 4].split(" ", 1)[0]
+    if first not in _INTERFIXES:  # case-sensitive: "De Vries" at a sentence start is no hint
+        return start
+    m = _FIRST_NAME_BEFORE.search(text, max(0, start - 40), start)
+    if m is None or (m.group(1).casefold(),) in _LEAD_PHRASES:
+        return start
+    before = text[: m.start()].rstrip(" ")
+    if not before or before[-1] in ".!?:;\n\"“‘(":
+        return start
+    return m.start()
+
+
+def date_candidates(text: str) -> list[Candidate]:
+    """Dates deduce misses: "3 april", "maart 2021" (a day or a year is required)."""
+    out = []
+    for pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            key = normalise(m.group())
+            out.append(Candidate(m.start(), m.end(), "DATUM", key, key, 1))
+    return out
+
+
+def _is_role_label(name: str) -> bool:
+    """Whether a speaker label is a role ("Interviewer", "Respondent 2", "Spreker B")."""
+    words = _words(name)
+    return bool(words) and words[0] in _ROLE_LABELS and all(
+        w in _ROLE_LABELS or w.isdigit() or len(w) == 1 for w in words
+    )
+
+
+def surname_alias(name: str) -> str | None:
+    """The surname of a full name, if specific enough to find it alone.
+
+    Everything after the first token, when its core (after interfixes) starts with a capital
+    and has at least 4 letters or carries an interfix, and is not a keep term.
+
+    Args:
+        name: A full name ("Sanne de Wit", "Rik Grashoff").
+
+    Returns:
+        The surname as written ("de Wit", "Grashoff") or ``None``.
+    """
+    tokens = name.split()
+    if len(tokens) < 2 or tokens[0].casefold() in _INTERFIXES:
+        return None
+    rest = tokens[1:]
+    i = 0
+    while i < len(rest) - 1 and rest[i].casefold() in _INTERFIXES:
+        i += 1
+    core = rest[i:]
+    if len(_LETTER.findall(" ".join(core))) < 4 and i == 0:
+        return None
+    if not core[0][:1].isupper() or _covered(_words(" ".join(core))):
+        return None
+    return " ".join(rest)
+
+
+def _name_tokens(name: object) -> list[str]:
+    """Tokens of an extra name without titles, functions and "(party)"; [] if no name."""
+    if not isinstance(name, str):
+        return []
+    name = re.sub(r"\([^)]*\)", " ", name).replace(",", " ")
+    tokens = [t.strip(_EDGE_PUNCT) for t in name.split()]
+    tokens = [t for t in tokens if t.strip(".-")]
+    words = [t.strip(".").casefold() for t in tokens]
+    changed = True
+    while changed and tokens:
+        changed = False
+        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
+            if tuple(words[:n]) in _LEAD_PHRASES:
+                tokens, words, changed = tokens[n:], words[n:], True
+                break
+    if not tokens or _covered(words) or _is_role_label(" ".join(tokens)):
+        return []
+    if len(_LETTER.findall(" ".join(tokens))) < 2:
+        return []
+    return tokens
+
+
+def _capital(token: str) -> str:
+    """``token`` with a capital first letter unless it is an interfix (for metadata names)."""
+    return token if token.casefold() in _INTERFIXES else token[:1].upper() + token[1:]
+
+
+def _surname_pattern(tokens: Sequence[str]) -> str:
+    """Pattern for a surname: particles in any case, the core's first letter a capital."""
+    i = 0
+    while i < len(tokens) - 1 and tokens[i].casefold() in _INTERFIXES:
+        i += 1
+    particles, core = tokens[:i], tokens[i:]
+    head = core[0]
+    return (
+        "".join(rf"(?i:{re.escape(p)}){_SEP}" for p in particles)
+        + f"[{re.escape(head[0].upper())}]"
+        + rf"(?i:{re.escape(head[1:])})"
+        + "".join(rf"{_SEP}(?i:{re.escape(t)})" for t in core[1:])
+    )
+
+
+@dataclass(frozen=True)
+class NameMatcher:
+    """Finds extra names (case-insensitive, whole words) and their surnames alone.
+
+    Build it with :meth:`from_names`.
+    """
+
+    full: re.Pattern[str] | None
+    alias: re.Pattern[str] | None
+    alias_link: dict[str, str]
+
+    @classmethod
+    def from_names(cls, names: Iterable[str]) -> NameMatcher:
+        """Compile the patterns for a list of names (see the module docstring for the rules).
+
+        Args:
+            names: Full names or speaker labels ("Sanne de Wit", "Minister Ollongren",
+                "De heer Koerhuis (VVD)"); titles, functions and a parenthesised party or
+                department are dropped first.
+        """
+        full_parts: dict[str, str] = {}
+        alias_parts: dict[str, str] = {}
+        alias_link: dict[str, str] = {}
+        for name in names:
+            tokens = _name_tokens(name)
+            if not tokens:
+                continue
+            key = normalise(" ".join(tokens))
+            if len(tokens) == 1 or tokens[0].casefold() in _INTERFIXES:
+                # "Bakker", "De Jonge": could be ordinary words, so the capital is required.
+                full_parts[key] = _surname_pattern(tokens)
+                continue
+            full_parts[key] = "(?i:" + _SEP.join(re.escape(t) for t in tokens) + ")"
+            # Surname alone: everything after the first token (leading interfixes included).
+            surname = surname_alias(" ".join(tokens[:1] + [_capital(t) for t in tokens[1:]]))
+            if surname is None:
+                continue
+            rest = tokens[1:]
+            alias_key = normalise(" ".join(rest))
+            if alias_key not in full_parts:
+                alias_parts.setdefault(alias_key, _surname_pattern(rest))
+                alias_link.setdefault(alias_key, key)
+
+        def compile_(parts: dict[str, str]) -> re.Pattern[str] | None:
+            if not parts:
+                return None
+            body = "|".join(sorted(parts.values(), key=len, reverse=True))
+            return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
+
+        return cls(compile_(full_parts), compile_(alias_parts), alias_link)
+
+    def candidates(self, text: str) -> list[Candidate]:
+        """All matches in ``text`` (priority 2: they win any overlap with deduce)."""
+        out = []
+        if self.full is not None:
+            for m in self.full.finditer(text):
+                key = normalise(m.group())
+                out.append(Candidate(m.start(), m.end(), "PERSOON", key, key, 2))
+        if self.alias is not None:
+            for m in self.alias.finditer(text):
+                key = normalise(m.group())
+                link = self.alias_link.get(key, key)
+                out.append(Candidate(m.start(), m.end(), "PERSOON", key, link, 2))
+        return out
+
+
+SurfaceIndex = dict[str, list[tuple[int, str, str, str]]]
+
+
+def index_surfaces(surfaces: dict[str, str]) -> SurfaceIndex:
+    """Index known originals by their first word, for :func:`surface_candidates`.
+
+    Args:
+        surfaces: Known original strings (exact spelling) -> category.
+
+    Returns:
+        First word -> ``(offset of that word, surface, category, key)``, longest first.
+    """
+    index: SurfaceIndex = {}
+    for surface, category in surfaces.items():
+        m = re.search(r"\w+", surface)
+        if m:
+            entry = (m.start(), surface, category, normalise(surface))
+            index.setdefault(m.group(), []).append(entry)
+    for entries in index.values():
+        entries.sort(key=lambda x: -len(x[1]))
+    return index
+
+
+def surface_candidates(text: str, index: SurfaceIndex) -> list[Candidate]:
+    """Every exact (case-sensitive, whole-word) occurrence of already known names.
+
+    Args:
+        text: Text to scan.
+        index: Known originals, from :func:`index_surfaces`.
+
+    Returns:
+        Candidates (priority 1).
+    """
+    out = []
+    for m in re.finditer(r"\w+", text):
+        for offset, surface, category, key in index.get(m.group(), ()):
+            s = m.start() - offset
+            e = s + len(surface)
+            if s < 0 or not text.startswith(surface, s):
+                continue
+            if (s > 0 and text[s - 1].isalnum()) or (e < len(text) and text[e].isalnum()):
+                continue
+            out.append(Candidate(s, e, category, key, key, 1))
+            break
+    return out
+
+
+def resolve(text: str, candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Merge overlapping candidates into one replacement each.
+
+    Overlapping candidates form one cluster that is replaced as a whole (so "collega Paul
+    Blokhuis" with the extra name "Blokhuis" leaves no "Paul" behind). The cluster takes the
+    category and placeholder of its best member: higher priority, then longer, then earlier.
+
+    Args:
+        text: The text the candidates point into.
+        candidates: Possibly overlapping candidates.
+
+    Returns:
+        Non-overlapping candidates sorted by start.
+    """
+    ordered = sorted((c for c in candidates if c.end > c.start), key=lambda c: (c.start, -c.end))
+    clusters: list[list[Candidate]] = []
+    end = -1
+    for cand in ordered:
+        if clusters and cand.start < end:
+            clusters[-1].append(cand)
+            end = max(end, cand.end)
+        else:
+            clusters.append([cand])
+            end = cand.end
+    out = []
+    for cluster in clusters:
+        best = min(cluster, key=lambda c: (-c.priority, c.start - c.end, c.start))
+        start, stop = cluster[0].start, max(c.end for c in cluster)
+        if (start, stop) != (best.start, best.end):
+            best = best._replace(start=start, end=stop, key=normalise(text[start:stop]))
+        out.append(best)
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+
+
+@dataclass
+class PseudoDoc:
+    """A pseudonymised text with the offset map back to the original.
+
+    Attributes:
+        text: The pseudonymised text.
+        spans: ``(old_start, old_end, new_start, new_end)`` per replacement, sorted.
+    """
+
+    text: str
+    spans: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._old_starts = [s[0] for s in self.spans]
+
+    def _before(self, pos: int, inclusive_start: bool) -> int:
+        """Index of the last span starting before ``pos`` (at ``pos`` if inclusive), or -1."""
+        if inclusive_start:
+            return bisect.bisect_right(self._old_starts, pos) - 1
+        return bisect.bisect_left(self._old_starts, pos) - 1
+
+    def map_start(self, pos: int) -> int:
+        """New offset for a selection START at old offset ``pos``.
+
+        A start inside a replaced span moves to the placeholder's start.
+        """
+        i = self._before(pos, inclusive_start=True)
+        if i < 0:
+            return pos
+        old_start, old_end, new_start, new_end = self.spans[i]
+        if pos < old_end:
+            return new_start
+        return new_end + (pos - old_end)
+
+    def map_end(self, pos: int) -> int:
+        """New offset for a selection END (exclusive) at old offset ``pos``.
+
+        An end inside a replaced span (or at its end) moves to the placeholder's end.
+        """
+        i = self._before(pos, inclusive_start=False)
+        if i < 0:
+            return pos
+        old_start, old_end, new_start, new_end = self.spans[i]
+        if pos <= old_end:
+            return new_end
+        return new_end + (pos - old_end)
+
+
+def apply(text: str, replacements: Sequence[tuple[int, int, str]]) -> PseudoDoc:
+    """Replace non-overlapping ``(start, end, placeholder)`` spans and record the offset map.
+
+    Args:
+        text: Original text.
+        replacements: Sorted, non-overlapping replacements.
+
+    Returns:
+        The :class:`PseudoDoc`.
+    """
+    parts: list[str] = []
+    spans: list[tuple[int, int, int, int]] = []
+    pos = new = 0
+    for start, end, placeholder in replacements:
+        parts.append(text[pos:start])
+        new += start - pos
+        parts.append(placeholder)
+        spans.append((start, end, new, new + len(placeholder)))
+        new += len(placeholder)
+        pos = end
+    parts.append(text[pos:])
+    return PseudoDoc("".join(parts), spans)
+
+
+@dataclass
+class _Row:
+    placeholder: str
+    original: str
+    category: str
+    occurrences: int = 0
+
+
+@dataclass
+class Pseudonymiser:
+    """Batch pseudonymiser with one placeholder numbering for a whole run.
+
+    Attributes:
+        enabled: ``False`` makes every method an identity (no deduce is loaded).
+        extra_names: Names known from metadata (interviewers, speaker labels); always replaced.
+    """
+
+    enabled: bool = True
+    extra_names: Sequence[str] = ()
+    _placeholders: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
+    _counters: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    _rows: dict[tuple[str, str], _Row] = field(default_factory=dict, init=False, repr=False)
+    _votes: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
+    _surfaces: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _index: SurfaceIndex | None = field(default=None, init=False, repr=False)
+    _originals: set[str] = field(default_factory=set, init=False, repr=False)
+    _matcher: NameMatcher | None = field(default=None, init=False, repr=False)
+
+    # ---- internals
+
+    def _names(self) -> NameMatcher:
+        if self._matcher is None:
+            self._matcher = NameMatcher.from_names(self.extra_names)
+        return self._matcher
+
+    def _detect(self, text: str) -> list[Candidate]:
+        """deduce candidates for one text; names are remembered for propagation."""
+        if not text.strip():
+            return []
+        # Curly quotes as straight ones (same length, so offsets hold): deduce's lists know
+        # "'s-Hertogenbosch" but not "’s-Hertogenbosch".
+        plain = text.translate(_STRAIGHT_QUOTES)
+        doc = get_deduce().deidentify(plain, disabled=set(_DEDUCE_DISABLED))
+        found = deduce_candidates(text, doc.annotations)
+        for cand in found:
+            if cand.category in _NAME_CATEGORIES:
+                self._vote(cand.key, cand.category, 1)
+                surface = text[cand.start : cand.end]
+                if len(_LETTER.findall(surface)) >= 3:
+                    self._remember(surface, cand.key)
+                alias = surname_alias(surface) if cand.category == "PERSOON" else None
+                if alias is not None:
+                    self._vote(normalise(alias), "PERSOON", 0)
+                    self._remember(alias, normalise(alias))
+        return found
+
+    def _vote(self, key: str, category: str, weight: int) -> None:
+        votes = self._votes.setdefault(key, {})
+        before = self._category_of_key(key) if votes else None
+        votes[category] = votes.get(category, 0) + weight
+        if self._category_of_key(key) != before:
+            self._index = None
+
+    def _remember(self, surface: str, key: str) -> None:
+        if surface not in self._surfaces:
+            self._surfaces[surface] = key
+            self._index = None
+
+    def _category(self, cand: Candidate) -> str:
+        """One category per name over the batch: the one deduce gave it most often.
+
+        deduce tags "Ellemeet" as a person after "mevrouw" and as a place elsewhere.
+        """
+        if cand.category not in _NAME_CATEGORIES or cand.key not in self._votes:
+            return cand.category
+        return self._category_of_key(cand.key)
+
+    def _category_of_key(self, key: str) -> str:
+        votes = self._votes[key]
+        return max(votes, key=lambda c: votes[c])  # ties: the first category seen
+
+    def _placeholder(self, category: str, link: str) -> str:
+        ph = self._placeholders.get((category, link))
+        if ph is None:
+            n = self._counters.get(category, 0) + 1
+            self._counters[category] = n
+            ph = f"[{category}-{n}]"
+            self._placeholders[(category, link)] = ph
+        return ph
+
+    def _finish(self, text: str, detected: list[Candidate]) -> PseudoDoc:
+        """Add extra names, dates and known names; resolve; assign placeholders."""
+        if self._index is None:
+            self._index = index_surfaces(
+                {surface: self._category_of_key(key) for surface, key in self._surfaces.items()}
+            )
+        candidates = (
+            [c._replace(category=self._category(c)) for c in detected]
+            + self._names().candidates(text)
+            + date_candidates(text)
+            + surface_candidates(text, self._index)
+        )
+        replacements = []
+        for cand in resolve(text, candidates):
+            original = text[cand.start : cand.end]
+            row = self._rows.get((cand.category, cand.key))
+            if row is None:  # a known original keeps its first placeholder for good
+                ph = self._placeholder(cand.category, cand.link)
+                row = self._rows[(cand.category, cand.key)] = _Row(ph, original, cand.category)
+            row.occurrences += 1
+            self._originals.add(original)
+            replacements.append((cand.start, cand.end, row.placeholder))
+        return apply(text, replacements)
+
+    # ---- public
+
+    def documents(self, texts: dict[str, str]) -> dict[str, PseudoDoc]:
+        """Pseudonymise a whole batch with one consistent numbering.
+
+        Args:
+            texts: Document id -> text.
+
+        Returns:
+            Document id -> :class:`PseudoDoc`, in sorted id order.
+        """
+        ids = sorted(texts)
+        if not self.enabled:
+            return {i: PseudoDoc(texts[i], []) for i in ids}
+        detected = {i: self._detect(texts[i]) for i in ids}
+        return {i: self._finish(texts[i], detected[i]) for i in ids}
+
+    def text(self, text: str) -> str:
+        """Pseudonymise one more string (metadata value, label, quote) with the same numbering.
+
+        Non-string values (``None``, NaN) are returned unchanged.
+        """
+        if not self.enabled or not isinstance(text, str) or not text.strip():
+            return text
+        return self._finish(text, self._detect(text)).text
+
+    def key_table(self) -> pd.DataFrame:
+        """Placeholder -> original, one row per category and normalised original.
+
+        Several originals can share a placeholder (an extra name and its surname alone).
+
+        Returns:
+            Columns ``placeholder``, ``original`` (first spelling seen), ``category``,
+            ``occurrences`` (replacements made so far, by :meth:`documents` and
+            :meth:`text`); in order of placeholder creation. Private: never export it.
+        """
+        order = {ph: i for i, ph in enumerate(self._placeholders.values())}
+        rows = sorted(self._rows.values(), key=lambda r: (order[r.placeholder], r.original))
+        return pd.DataFrame(
+            {
+                "placeholder": pd.Series([r.placeholder for r in rows], dtype="string"),
+                "original": pd.Series([r.original for r in rows], dtype="string"),
+                "category": pd.Series([r.category for r in rows], dtype="string"),
+                "occurrences": pd.Series([r.occurrences for r in rows], dtype="int64"),
+            }
+        )
+
+    def originals(self) -> set[str]:
+        """Every original string replaced so far (exact spellings), plus the extra names.
+
+        Extra names are given without the titles and roles that are not replaced
+        ("Minister Ollongren" -> "Ollongren").
+        """
+        if not self.enabled:
+            return set()
+        extra = {" ".join(_name_tokens(n)) for n in self.extra_names}
+        return self._originals | (extra - {""})
