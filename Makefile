@@ -61,8 +61,29 @@ $(OUT)/segments.parquet: $(RAW_FILES) | $(STAMP)
 
 ingest: $(OUT)/segments.parquet ## Stage 1: transcripts in RAW -> OUT/documents.parquet, segments.parquet
 
+# Review decisions and calibrated thresholds change the codings too.
+$(OUT)/codings.parquet: $(OUT)/segments.parquet $(CODEBOOK) \
+		$(wildcard $(OUT)/reviews.csv $(OUT)/calibration.yaml) | $(STAMP) models
+	$(BIN)/codeer code --out $(OUT) --codebook $(CODEBOOK)
+
+code: $(OUT)/codings.parquet ## Stage 2: codebook.yaml on the segments -> OUT/codings.parquet
+
+$(OUT)/themes.parquet: $(OUT)/codings.parquet
+	$(BIN)/codeer themes --out $(OUT) --codebook $(CODEBOOK)
+
+themes: $(OUT)/themes.parquet ## Stage 3: emerging themes (BERTopic) -> OUT/themes.parquet, theme_info.csv
+
+$(OUT)/report.md: $(OUT)/codings.parquet $(wildcard $(OUT)/themes.parquet) | $(DEDUCE_STAMP)
+	$(BIN)/codeer export --out $(OUT) --codebook $(CODEBOOK)
+
+export: $(OUT)/report.md ## Stage 4: tables, codeer.xlsx, figures, project.qdpx, report.md (pseudonymised)
+
+bench: setup ## Benchmark: seconds per stage on scaled corpora -> bench/results.md
+	$(BIN)/codeer bench
+
 clean: ## Remove outputs in OUT (never touches data/raw) and caches
 	@case "$(abspath $(OUT))" in "$(abspath $(RAW))"*) echo "refusing to clean $(OUT)"; exit 1;; esac
-	rm -rf $(OUT)/*.parquet $(OUT)/*.csv $(OUT)/*.xlsx $(OUT)/*.md $(OUT)/*.html $(OUT)/*.qdpx \
-		$(OUT)/*.qdc $(OUT)/figures $(OUT)/cache
+	@# reviews.csv holds researchers' decisions and is kept; so is calibration.yaml.
+	test ! -d $(OUT) || (cd $(OUT) && rm -rf *.parquet theme_info.csv theme_spread.csv *.json *.xlsx *.md *.html \
+		*.qdpx *.qdc figures tables cache private)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -115,7 +115,7 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
                           "Review excerpts first (notebooks/02-review.ipynb).")
     seg_ids = sorted(set(decisions["segment_id"]))
     target = select_scope(segments, "all").set_index("segment_id").loc[seg_ids].reset_index()
-    cache = EmbeddingCache(Path(out) / config.CACHE_DIR, model)
+    cache = EmbeddingCache(config.cache_dir(out), model)
     vectors = segment_vectors(target, segments, cache, book.defaults.context)
     cb = embed_codebook(book, cache)
     cache.save()

@@ -129,11 +129,13 @@ def run(
     from pipeline import code as code_stage
     from pipeline import export as export_stage
     from pipeline import ingest as ingest_stage
+    from pipeline import themes as themes_stage
     from pipeline.codebook import load_codebook
 
     load_codebook(codebook)  # a broken codebook stops the run before any work
     ingest_stage.run(raw, out, strict=strict, progress=not quiet)
     code_stage.run(out, codebook, progress=not quiet)
+    themes_stage.run(out, codebook, progress=not quiet)
     export_stage.run(out, codebook, pseudonymise, progress=not quiet)
 
 
@@ -238,6 +240,22 @@ def review(
 
 @app.command()
 @command
+def themes(
+    out: OutOpt = config.OUT_DIR,
+    codebook: CodebookOpt = config.CODEBOOK_FILE,
+    scope: Annotated[
+        str, typer.Option("--scope", help="'all' respondent segments or only 'uncoded' ones.")
+    ] = "all",
+    quiet: QuietOpt = False,
+) -> None:
+    """Emerging themes with BERTopic over respondent segments, related to the codebook."""
+    from pipeline import themes as stage
+
+    stage.run(out, codebook, scope, progress=not quiet)
+
+
+@app.command()
+@command
 def export(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
@@ -248,6 +266,18 @@ def export(
     from pipeline import export as stage
 
     stage.run(out, codebook, pseudonymise, progress=not quiet)
+
+
+@app.command()
+@command
+def bench(
+    dest: Annotated[Path, typer.Option("--dest", help="Folder for results.")] = Path("bench"),
+    scales: Annotated[str, typer.Option("--scales", help="Corpus sizes, e.g. 1,4,16.")] = "1,4,16",
+) -> None:
+    """Time every stage on scaled corpora; writes bench/results.json and results.md."""
+    from pipeline import bench as stage
+
+    stage.run(dest, tuple(int(x) for x in scales.split(",") if x.strip()))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -230,7 +230,7 @@ def run(
     vectors = cb = None
     model_id = ""
     if not rules_only:
-        cache = EmbeddingCache(out / config.CACHE_DIR, model)
+        cache = EmbeddingCache(config.cache_dir(out), model)
         vectors = segment_vectors(target, segments, cache, book.defaults.context, progress)
         cb = embed_codebook(book, cache)
         cache.save()

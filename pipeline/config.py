@@ -41,6 +41,12 @@ EMBED_BATCH_SIZE = 32
 SEED = 42
 
 
+def cache_dir(out: Path) -> Path:
+    """Where embeddings are cached: ``OUT/cache``, or ``$CODEER_CACHE_DIR`` to share one cache
+    between several output folders (keys are model and text hashes, so sharing is safe)."""
+    return Path(os.environ.get("CODEER_CACHE_DIR") or Path(out) / CACHE_DIR)
+
+
 def model_offline_env() -> None:
     """Forbid any model-hub traffic for this process (set before importing HF libraries)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

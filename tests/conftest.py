@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One embedding cache for the whole session: several tests code the same demo interviews
+# and debates in their own output folders, and need not embed them again.
+os.environ.setdefault("CODEER_CACHE_DIR", tempfile.mkdtemp(prefix="codeer-test-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -57,3 +61,25 @@ def fake_embedder(monkeypatch):
     )
     monkeypatch.setattr(embed, "model_key", lambda name=None: "fake-bow")
     return fake_vectors
+
+
+@pytest.fixture(scope="session")
+def demo_coded(tmp_path_factory):
+    """The demo interviews ingested and coded with the real model (shared, read-only)."""
+    from pipeline import code, ingest, models
+
+    models.build_model()
+    out = tmp_path_factory.mktemp("demo") / "out"
+    ingest.run(DEMO_RAW, out, progress=False)
+    code.run(out, CODEBOOK, progress=False)
+    return out
+
+
+@pytest.fixture
+def demo_copy(demo_coded, tmp_path):
+    """A private copy of :func:`demo_coded` that a test may change."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(demo_coded, out)
+    return out
