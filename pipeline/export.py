@@ -161,6 +161,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "text_in_context": "het vorige segment, het gecodeerde segment tussen » en « en het "
                                "volgende segment; [interviewer] of [respondent] markeert context "
                                "uit een andere spreekbeurt, … ingekorte context",
+            "passage": "het gecodeerde segment met de zinnen ervoor en erna uit dezelfde "
+                       "spreekbeurt: de passage die de embedding-coder met het codeboek vergeleek",
             "score": "score van de embedding-coder voor dit segment en deze code (-1 tot 1; "
                      "hoger = meer gelijkend op de code); zegt niets bij handmatige codes",
             "method": "hoe de code is toegekend: rule (regel), embedding, both (regel én "
@@ -556,6 +558,7 @@ def excerpts_table(
     """
     segs = segments.sort_values(["document_id", "segment_index"], kind="stable")
     neighbours: dict[str, tuple[str, str]] = {}
+    passages: dict[str, str] = {}
     for _, doc in segs.groupby("document_id", sort=False):
         ids, roles, turns = list(doc["segment_id"]), list(doc["role"]), list(doc["turn_index"])
         for i, seg_id in enumerate(ids):
@@ -569,6 +572,10 @@ def excerpts_table(
                     text = f"[{roles[j]}] {text}"
                 parts.append(text)
             neighbours[seg_id] = (parts[0], parts[1])
+            # What the embedding coder compared with the codebook (prototypes.context_windows).
+            passages[seg_id] = " ".join(
+                seg_texts.get(ids[j], "") for j in range(i - 1, i + 2)
+                if 0 <= j < len(ids) and turns[j] == turns[i] and seg_texts.get(ids[j]))
     info = _code_info(book)
     df = codings.merge(info, on="code_id", how="left").merge(
         segments[["segment_id", "document_id", "segment_index", "turn_index", "role"]],
@@ -584,6 +591,7 @@ def excerpts_table(
         " ".join(p for p in (neighbours[s][0], f"»{t}«", neighbours[s][1]) if p)
         for s, t in zip(df["segment_id"], df["text"], strict=True)
     ]
+    df["passage"] = df["segment_id"].map(passages)
     df["score"] = df["score"].astype("float64").round(3)
     df["evidence"] = df["evidence"].map(scrub)
     return _frame(df, "excerpts")

@@ -184,7 +184,9 @@ def _code_section(code: Code, tables: dict[str, pd.DataFrame], doc_group: dict[s
                         and pd.notna(score) else "")
             if p
         )
-        lines += [_quote_line(q["text"], q["document_id"], q.get("respondent_function"),
+        # The passage (the sentence with its neighbours in the turn) is what was coded on.
+        text = q.get("passage") or q["text"]
+        lines += [_quote_line(text, q["document_id"], q.get("respondent_function"),
                               detail), ""]
     lines += ["*Reflectie:* …", ""]
     return lines

@@ -303,9 +303,10 @@ def test_report_quotes_prefer_accepted_both(exported):
     best = ex[(ex["code_id"] == "L1") & (ex["status"] == "accepted")]["text"].iloc[0]
     md = (out / export.REPORT_MD).read_text(encoding="utf-8")
     l1 = md.split("### L1 ")[1].split("\n### ")[0]
-    first = l1.split("> „")[1]
-    assert first.startswith(best[:30].replace("*", "\\*").replace("_", "\\_"))
-    rejected = ex[ex["status"] == "rejected"]["text"].iloc[0]
+    first = l1.split("> „")[1].split("”")[0]
+    # The quote is the passage the coder saw: the coded segment with its neighbours.
+    assert best[:30].replace("*", "\\*").replace("_", "\\_") in first
+    rejected = ex[ex["status"] == "rejected"]["passage"].iloc[0]
     assert rejected[:40] not in md
 
 
