@@ -136,19 +136,6 @@ class Codebook(_Strict):
     codes: list[Code] = Field(min_length=1)
     background: list[NonEmpty] = []
 
-    @model_validator(mode="after")
-    def _references(self) -> Codebook:
-        theme_ids = [t.id for t in self.themes]
-        _no_duplicates(theme_ids, "theme")
-        _no_duplicates([c.id for c in self.codes], "code")
-        for c in self.codes:
-            if c.theme not in theme_ids:
-                raise ValueError(
-                    f"code '{c.id}' names theme '{c.theme}', which does not exist. "
-                    f"Use one of {theme_ids}"
-                )
-        return self
-
     def theme_of(self, code: Code) -> Theme:
         """The theme a code belongs to."""
         return next(t for t in self.themes if t.id == code.theme)
@@ -162,12 +149,23 @@ class Codebook(_Strict):
         return code.threshold if code.threshold is not None else self.defaults.threshold
 
 
-def _no_duplicates(ids: list[str], kind: str) -> None:
-    seen = set()
-    for i in ids:
-        if i in seen:
-            raise ValueError(f"{kind} id '{i}' is used twice; ids must be unique")
-        seen.add(i)
+def _reference_errors(book: Codebook, lines: dict[tuple, int]) -> list[tuple[int | None, str]]:
+    """Duplicate ids and codes naming a theme that does not exist, with their lines."""
+    errors = []
+    for kind, items in (("themes", book.themes), ("codes", book.codes)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.id in seen:
+                errors.append((lines.get((kind, i, "id")), f"{kind[:-1]} id '{item.id}' is used "
+                               f"twice (first as {kind[:-1]} {seen[item.id] + 1}); ids must be "
+                               "unique."))
+            seen.setdefault(item.id, i)
+    theme_ids = [t.id for t in book.themes]
+    for i, code in enumerate(book.codes):
+        if code.theme not in theme_ids:
+            errors.append((lines.get(("codes", i, "theme")), f"code '{code.id}' theme: names "
+                           f"'{code.theme}', which does not exist. Use one of {theme_ids}."))
+    return errors
 
 
 # ------------------------------------------------------------------ YAML with line numbers
@@ -279,6 +277,10 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
             at = f" line {line}" if line else ""
             messages.append(f"{path.name}{at}: {subject + ': ' if subject else ''}{msg}")
         raise CodeerError("\n".join(messages)) from None
+    problems = _reference_errors(book, lines)
+    if problems:
+        raise CodeerError("\n".join(
+            f"{path.name}{f' line {line}' if line else ''}: {msg}" for line, msg in problems))
     return book, hashlib.sha256(raw).hexdigest()
 
 
