@@ -333,6 +333,18 @@ def _covered(words: Sequence[str]) -> bool:
     return True
 
 
+
+def _strip_lead(tokens: list, words: list[str]) -> tuple[list, list[str]]:
+    """Drop leading titles, functions and keep phrases (``_LEAD_PHRASES``) from a span."""
+    changed = True
+    while changed and tokens:
+        changed = False
+        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
+            if tuple(words[:n]) in _LEAD_PHRASES:
+                tokens, words, changed = tokens[n:], words[n:], True
+                break
+    return tokens, words
+
 def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     """Apply the keep policy to one name span found by deduce.
 
@@ -353,13 +365,7 @@ def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
     if not tokens or _covered(words):
         return None
     # Front: titles, functions, keep terms, sentence-initial words.
-    changed = True
-    while changed and tokens:
-        changed = False
-        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
-            if tuple(words[:n]) in _LEAD_PHRASES:
-                tokens, words, changed = tokens[n:], words[n:], True
-                break
+    tokens, words = _strip_lead(tokens, words)
     # End: a keep phrase of two or more words, or one keep word after an interfix.
     changed = True
     while changed and len(tokens) > 1:
@@ -518,13 +524,7 @@ def _name_tokens(name: object) -> list[str]:
     tokens = [t.strip(_EDGE_PUNCT) for t in name.split()]
     tokens = [t for t in tokens if t.strip(".-")]
     words = [t.strip(".").casefold() for t in tokens]
-    changed = True
-    while changed and tokens:
-        changed = False
-        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
-            if tuple(words[:n]) in _LEAD_PHRASES:
-                tokens, words, changed = tokens[n:], words[n:], True
-                break
+    tokens, words = _strip_lead(tokens, words)
     if not tokens or _covered(words) or _is_role_label(" ".join(tokens)):
         return []
     if len(_LETTER.findall(" ".join(tokens))) < 2:
