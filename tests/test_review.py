@@ -125,7 +125,7 @@ def test_calibration_on_simulated_review_improves_f1(demo_copy):
     for j, c in enumerate(book.codes):
         if c.id not in lessons:
             continue
-        for i in np.argsort(-scores[:, j])[:40]:  # the 40 best candidates of the code
+        for i in np.argsort(-scores[:, j])[:80]:  # the 80 best candidates of the code
             seg_id = target["segment_id"].iloc[i]
             truth = c.id in gold[seg_id]
             decision = ("accept" if (seg_id, c.id) in auto_pairs else "add") if truth \
