@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # rich's markup parser costs half of `codeer --help`'s start-up
 )
 log = logging.getLogger("codeer")
 

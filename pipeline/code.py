@@ -50,19 +50,27 @@ class CodebookVectors:
 
 
 def embed_codebook(book: Codebook, cache: EmbeddingCache) -> CodebookVectors:
-    """Embed every code's positive texts and the shared contrast set."""
+    """Embed every code's positive texts and the shared contrast set (in one encode call)."""
     background = list(book.background)
-    ids, examples, texts, negatives = [], [], [], []
-    for code in book.codes:
-        pos = code_texts(code)
-        if not pos:
-            continue
-        ids.append(code.id)
-        texts.append(pos)
-        examples.append(cache.encode(pos, kind=KIND))
-        neg = background + list(code.counter_examples)
-        negatives.append(cache.encode(neg, kind=KIND) if neg else np.zeros((0, 0), np.float32))
-    return CodebookVectors(ids, examples, texts, negatives)
+    codes = [(code, code_texts(code)) for code in book.codes]
+    codes = [(code, pos) for code, pos in codes if pos]
+    everything = list(dict.fromkeys(
+        [t for _, pos in codes for t in pos] + background
+        + [t for code, _ in codes for t in code.counter_examples]))
+    vectors = dict(zip(everything, cache.encode(everything, kind=KIND), strict=True))
+    dim = next(iter(vectors.values())).shape[0] if vectors else 0
+
+    def stack(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, dim), np.float32)
+        return np.stack([vectors[t] for t in texts])
+
+    return CodebookVectors(
+        code_ids=[code.id for code, _ in codes],
+        examples=[stack(pos) for _, pos in codes],
+        example_texts=[pos for _, pos in codes],
+        negatives=[stack(background + list(code.counter_examples)) for code, _ in codes],
+    )
 
 
 def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
