@@ -44,11 +44,11 @@ from pipeline.errors import CodeerError
 
 log = logging.getLogger("codeer")
 
-TABLES_DIR = "tables"
-WORKBOOK_FILE = "codeer.xlsx"
-KEY_FILE = "pseudonymisation_key.csv"
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
+TABLES_DIR = config.TABLES_DIR
+WORKBOOK_FILE = config.WORKBOOK_FILE
+KEY_FILE = config.KEY_FILE
+REPORT_MD = config.REPORT_MD
+REPORT_HTML = config.REPORT_HTML
 NOTES_SHEET = "toelichting"
 
 #: Metadata columns that tables break counts down by (when interviews.csv has them).

@@ -40,7 +40,7 @@ from pipeline.prototypes import KIND, code_prototypes, context_windows
 
 log = logging.getLogger("codeer")
 
-THEME_SPREAD_FILE = "theme_spread.csv"
+THEME_SPREAD_FILE = config.THEME_SPREAD_FILE
 
 SCOPES = ("all", "uncoded")
 
