@@ -22,8 +22,10 @@ Outputs in OUT:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -653,7 +655,8 @@ def select_segments(segments: pd.DataFrame, codings: pd.DataFrame | None,
 
 def build_themes(segments: pd.DataFrame, embeddings: np.ndarray, embedder: Any,
                  prototypes: dict[str, np.ndarray], codings: pd.DataFrame | None = None,
-                 seed: int = config.SEED, threshold: float = EMERGING_THRESHOLD) -> ThemesResult:
+                 seed: int = config.SEED, threshold: float = EMERGING_THRESHOLD,
+                 fit: Callable[..., Clustering] | None = None) -> ThemesResult:
     """The themes stage without I/O: cluster, describe and relate the given segments.
 
     Args:
@@ -666,6 +669,7 @@ def build_themes(segments: pd.DataFrame, embeddings: np.ndarray, embedder: Any,
         codings: The codings table (for ``coded_share``), or None.
         seed: Seed for every stochastic step.
         threshold: See :data:`EMERGING_THRESHOLD`.
+        fit: Replaces :func:`fit_topics` (same arguments), e.g. to reuse a cached clustering.
 
     Returns:
         The three output tables. Segments without a content word (see :func:`has_content`) are
@@ -684,7 +688,8 @@ def build_themes(segments: pd.DataFrame, embeddings: np.ndarray, embedder: Any,
     probs = np.zeros(n, dtype=float)
     sub = np.flatnonzero(content)
     if len(sub):
-        clustering = fit_topics([lemmas[i] for i in sub], embeddings[sub], embedder, seed)
+        clustering = (fit or fit_topics)([lemmas[i] for i in sub], embeddings[sub], embedder,
+                                         seed)
         topics[sub] = clustering.topics
         probs[sub] = clustering.probabilities
         method, n_reassigned = clustering.method, clustering.n_reassigned
@@ -704,6 +709,37 @@ def build_themes(segments: pd.DataFrame, embeddings: np.ndarray, embedder: Any,
 def _write_csv(df: pd.DataFrame, target: Path) -> None:
     with storage.atomic_path(target) as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+
+
+def _cached_fit(cache_dir: Path) -> Callable[..., Clustering]:
+    """:func:`fit_topics` with its result kept in the embedding cache folder.
+
+    The clustering depends only on the lemmas, the vectors, the seed and this module's code,
+    not on the codebook or the codings; a codebook edit therefore re-uses it and pays only for
+    relating the themes to the codes (UMAP's numba compilation alone costs 20-40 s per process).
+    """
+    def fit(docs: list[str], embeddings: np.ndarray, embedder: Any, seed: int) -> Clustering:
+        import bertopic
+
+        digest = hashlib.sha256()
+        for part in (Path(__file__).read_bytes(), bertopic.__version__.encode(),
+                     str(seed).encode(), "\x00".join(docs).encode(),
+                     np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()):
+            digest.update(hashlib.sha256(part).digest())
+        path = Path(cache_dir) / f"themes-{digest.hexdigest()[:24]}.pkl"
+        if path.exists():
+            try:
+                with open(path, "rb") as fh:
+                    cached = pickle.load(fh)
+                if isinstance(cached, Clustering):
+                    return cached
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+                log.warning("themes: cached clustering %s is unreadable; fitting again.", path)
+        clustering = fit_topics(docs, embeddings, embedder, seed)
+        storage.write_bytes(path, pickle.dumps(clustering))
+        return clustering
+
+    return fit
 
 
 def run(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE, scope: str = "all",
@@ -758,7 +794,8 @@ def run(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE, scope
             log.warning("themes: no respondent segments in scope '%s'; writing empty outputs.",
                         scope)
             embeddings, prototypes, embedder = np.zeros((0, 0), dtype=np.float32), {}, None
-        result = build_themes(selected, embeddings, embedder, prototypes, codings, seed)
+        result = build_themes(selected, embeddings, embedder, prototypes, codings, seed,
+                              fit=_cached_fit(config.cache_dir(out)))
     finally:
         cache.save()
     storage.write_table(result.themes, out / config.THEMES_FILE, schema.THEMES)

@@ -102,8 +102,9 @@ class _Runs:
         for i in (1, 2):
             out = base.parent / f"run{i}"
             shutil.copytree(base, out)
+            # Each run its own cache: neither may reuse the other's clustering.
             env = {**os.environ, "PYTHONHASHSEED": str(i), "HF_HUB_OFFLINE": "1",
-                   "TRANSFORMERS_OFFLINE": "1"}
+                   "TRANSFORMERS_OFFLINE": "1", "CODEER_CACHE_DIR": str(out / "own-cache")}
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-c", RUN_SCRIPT, str(out), str(codebook), str(TESTS)],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
@@ -354,3 +355,20 @@ def test_real_model_on_five_debates(tmp_path):
         print(f"  {row.topic:3d} {row.size:4d}  {row.label}")
     assert result.n_themes >= 4
     assert result.outlier_share <= 0.25
+
+
+def test_clustering_is_reused_after_a_codebook_edit(debate_dir, tmp_path, fake_embedder,
+                                                    monkeypatch):
+    """A second run on the same vectors takes the clustering from the cache, same result."""
+    out = tmp_path / "out"
+    shutil.copytree(debate_dir, out)
+    monkeypatch.setenv("CODEER_CACHE_DIR", str(tmp_path / "cache"))
+    codebook = debate_dir.parent / "codebook.yaml"
+    first = themes.run(out, codebook=codebook, progress=False)
+    assert list((tmp_path / "cache").glob("themes-*.pkl"))
+    calls = []
+    monkeypatch.setattr(themes, "fit_topics", lambda *a, **k: calls.append(a))
+    second = themes.run(out, codebook=codebook, progress=False)
+    assert calls == []
+    pd.testing.assert_frame_equal(first.themes, second.themes)
+    pd.testing.assert_frame_equal(first.info, second.info)
