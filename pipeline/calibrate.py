@@ -44,11 +44,11 @@ def _f1(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def _kappa(truth: np.ndarray, pred: np.ndarray) -> float:
-    from sklearn.metrics import cohen_kappa_score
+    from pipeline.evaluate import _kappa as kappa
 
-    if len(set(truth.tolist()) | set(pred.tolist())) < 2:
-        return 0.0
-    return float(cohen_kappa_score(truth, pred))
+    value = kappa(truth, pred)
+    # One class only: no agreement beyond chance can be shown; 0 keeps thresholds comparable.
+    return 0.0 if np.isnan(value) else value
 
 
 def predict(rs: ReviewedScores, threshold: float) -> np.ndarray:
