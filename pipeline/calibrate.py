@@ -123,7 +123,7 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
     best = scores >= scores.max(axis=1, keepdims=True) - book.defaults.margin
     nlp = get_nlp(sentences=False)
     matcher = RuleMatcher({c.id: c.parsed_rules for c in book.codes if c.rules}, nlp.vocab)
-    fired = [set(matcher.match(doc)) for doc in nlp.pipe(target["text"].tolist())]
+    fired = [set(hits) for hits in matcher.match_all(nlp.pipe(target["text"].tolist()))]
     row = {s: i for i, s in enumerate(seg_ids)}
     out_list = []
     for code_id, group in decisions.groupby("code_id"):

@@ -139,9 +139,9 @@ def code_segments(
     nlp = get_nlp(sentences=False)
     matcher = RuleMatcher({c.id: c.parsed_rules for c in book.codes if c.rules}, nlp.vocab)
     rule_hits: dict[tuple[str, str], str] = {}
-    for seg_id, doc in zip(target["segment_id"], nlp.pipe(target["text"].tolist(),
-                                                          batch_size=256), strict=True):
-        for code_id, evidence in matcher.match(doc).items():
+    docs = nlp.pipe(target["text"].tolist(), batch_size=256)
+    for seg_id, fired in zip(target["segment_id"], matcher.match_all(docs), strict=True):
+        for code_id, evidence in fired.items():
             rule_hits[(seg_id, code_id)] = "; ".join(evidence)
 
     emb_hits: dict[tuple[str, str], tuple[float, str]] = {}
