@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEBATES
+from conftest import DEBATES, fake_vectors
 
 from pipeline import config, schema, storage, themes
 from pipeline.errors import CodeerError
@@ -175,6 +175,23 @@ def test_choose_params_scale_with_batch_size():
     assert small.k == round(math.sqrt(1500) / 2)
     assert 2 <= small.min_df <= large.min_df
     assert small.min_samples < small.min_cluster_size < small.max_cluster_size
+
+
+def test_exact_knn_matches_sklearn_brute_force():
+    from sklearn.neighbors import NearestNeighbors
+
+    text = (DEBATES / FIXTURE_FILES[0]).read_text(encoding="utf-8")
+    sentences = [s for s in re.split(r"(?<=[.?!])\s+", text) if len(s.split()) > 3][:300]
+    vectors = fake_vectors(sentences + sentences[:5])  # five exact duplicates
+    k = 12
+    idx, dist = themes.exact_knn(vectors, k, block=64)  # several blocks
+    assert idx.shape == dist.shape == (len(vectors), k)
+    assert (idx[:, 0] == np.arange(len(vectors))).all()  # self first, duplicates too
+    assert (dist[:, 0] == 0).all() and (np.diff(dist, axis=1) >= -1e-6).all()
+    ref_dist, _ = NearestNeighbors(n_neighbors=k, metric="cosine",
+                                   algorithm="brute").fit(vectors).kneighbors(vectors)
+    np.testing.assert_allclose(np.sort(dist[:, 1:], axis=1), np.sort(ref_dist[:, 1:], axis=1),
+                               atol=1e-5)
 
 
 def test_stop_words_are_spacy_dutch_plus_fillers():
