@@ -748,7 +748,7 @@ def encode(
     model: SentenceTransformer,
     texts: list[str],
     kind: str = "passage",
-    batch_size: int = 32,
+    batch_size: int = 16,
     show_progress: bool = False,
 ) -> np.ndarray:
     """Embed texts with the E5 ``query: `` / ``passage: `` prompt.
