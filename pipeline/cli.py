@@ -124,20 +124,32 @@ def run(
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     strict: StrictOpt = False,
     pseudonymise: PseudoOpt = True,
+    until: Annotated[str, typer.Option(
+        "--until", help="Last stage to run: ingest, code, themes or export.")] = "export",
     quiet: QuietOpt = False,
 ) -> None:
-    """Run every stage: ingest, code, themes, export."""
+    """Run every stage: ingest, code, themes, export (in one process: one model load)."""
+    stages = ("ingest", "code", "themes", "export")
+    if until not in stages:
+        raise CodeerError(f"--until must be one of {', '.join(stages)}. Got '{until}' instead.")
+    last = stages.index(until)
     from pipeline import code as code_stage
-    from pipeline import export as export_stage
     from pipeline import ingest as ingest_stage
-    from pipeline import themes as themes_stage
     from pipeline.codebook import load_codebook
 
-    load_codebook(codebook)  # a broken codebook stops the run before any work
+    if last >= 1:
+        load_codebook(codebook)  # a broken codebook stops the run before any work
     ingest_stage.run(raw, out, strict=strict, progress=not quiet)
-    code_stage.run(out, codebook, progress=not quiet)
-    themes_stage.run(out, codebook, progress=not quiet)
-    export_stage.run(out, codebook, pseudonymise, progress=not quiet)
+    if last >= 1:
+        code_stage.run(out, codebook, progress=not quiet)
+    if last >= 2:
+        from pipeline import themes as themes_stage
+
+        themes_stage.run(out, codebook, progress=not quiet)
+    if last >= 3:
+        from pipeline import export as export_stage
+
+        export_stage.run(out, codebook, pseudonymise, progress=not quiet)
 
 
 @app.command()

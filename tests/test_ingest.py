@@ -426,3 +426,18 @@ def test_segment_ids_stable_across_runs(tmp_path):
     sha = hashlib.sha256(text.encode()).hexdigest()
     row = a.iloc[3]
     assert row["segment_id"] == ingest.segment_id(sha, row["start"], row["end"])
+
+
+def test_run_until_ingest_stops_after_the_segments(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copyfile(WMO, raw / WMO.name)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(out), "-q",
+                                 "--until", "ingest"])
+    assert result.exit_code == 0, result.output
+    assert (out / config.SEGMENTS_FILE).exists()
+    assert not (out / config.CODINGS_FILE).exists()
+    bad = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(out), "--until", "report"])
+    assert bad.exit_code == 2
+    assert "--until must be one of ingest, code, themes, export. Got 'report'" in bad.output
