@@ -93,6 +93,9 @@ def test_run_writes_results_with_mocked_stages(tmp_path, fake_embedder, monkeypa
                                spacy_load=0.2, scoring=0.1, parquet_read=0.05)
         if job.name == "themes":
             return _fake_stage(6.0, bertopic_fit=2.0, embedding=2.5)
+        if job.name == "run_e2e":
+            return _fake_stage(12.0, model_load=2.0, embedding=7.0, code_segments=0.5,
+                               scoring=0.1, bertopic_fit=2.0, **{"bertopic_fit>embedding": 1.0})
         if job.name == "bertopic_default":
             return _fake_stage(4.0, bertopic_fit=1.5) | {"topics": 3, "outlier_share": 0.3}
         return _fake_stage(8.0 if job.name == "embed_only" else 1.0, embedding=5.0)
@@ -103,22 +106,38 @@ def test_run_writes_results_with_mocked_stages(tmp_path, fake_embedder, monkeypa
     x1, x2 = result["scales"]
     assert 1.8 < x2["words"] / x1["words"] < 2.2
     assert x2["unique_windows"] > 1.9 * x1["unique_windows"]
-    assert x1["e2e_s"] == pytest.approx(18.0)
-    assert x1["e2e_over_embed_only"] == pytest.approx(18.0 / 8.0, abs=1e-3)
-    assert x1["recode_over_e2e"] == pytest.approx(1.0 / 18.0, abs=1e-3)
+    assert x1["e2e_s"] == pytest.approx(12.0)  # the one-process run
+    assert x1["stages_sum_s"] == pytest.approx(18.0)  # ingest + code + themes apart
+    assert x1["e2e_over_embed_only"] == pytest.approx(12.0 / 8.0, abs=1e-3)
+    assert x1["stages_sum_over_embed_only"] == pytest.approx(18.0 / 8.0, abs=1e-3)
+    assert x1["recode_over_e2e"] == pytest.approx(1.0 / 12.0, abs=1e-3)
+    assert x1["run_split"]["bertopic_fit_excl_embedding"] == pytest.approx(1.0)
+    assert x1["run_split"]["start_imports_other"] == pytest.approx(12.0 - 2 - 7 - 0.4 - 0.1 - 1)
     assert x1["code_split"]["model_load"] == 3.0
     assert x1["code_split"]["rules_and_rows"] == pytest.approx(0.7)
     assert result["linearity"]["x2"]["e2e_s"] == pytest.approx(x1["words"] / x2["words"],
                                                                abs=1e-2)
     assert calls.count("code") == 2 and calls.count("recode_warm") == 2
+    assert calls.count("run_e2e") == 2
     saved = json.loads((tmp_path / "dest" / "results.json").read_text(encoding="utf-8"))
     assert saved["scales"][1]["words"] == x2["words"]
     md = (tmp_path / "dest" / "results.md").read_text(encoding="utf-8")
     assert "| x1 |" in md and "| x2 |" in md and "Linearity" in md
+    assert "Split of e2e (one process)" in md
     edited = yaml.safe_load((tmp_path / "work" / "x1" / "codebook-edited.yaml").read_text("utf-8"))
     assert edited["codes"][0]["examples"][0].endswith("Dat hebben we later ook zo afgesproken.")
     windows = json.loads((tmp_path / "work" / "x2" / "windows.json").read_text("utf-8"))
     assert len(windows) == len(set(windows)) == x2["unique_windows"]
+
+
+def test_nested_timers_record_inner_time_under_the_outer_label(monkeypatch):
+    monkeypatch.setattr(bench, "_TIMERS", {})
+    inner = bench._timed("embedding", lambda texts: len(texts), lambda texts: len(texts))
+    outer = bench._timed("bertopic_fit", lambda: inner(["a", "b", "c"]))
+    assert outer() == 3
+    assert set(bench._TIMERS) == {"embedding", "bertopic_fit", "bertopic_fit>embedding"}
+    assert bench._TIMERS["embedding"][2] == bench._TIMERS["bertopic_fit>embedding"][2] == 3
+    assert bench._TIMERS["bertopic_fit"][0] >= bench._TIMERS["bertopic_fit>embedding"][0]
 
 
 def test_render_markdown_with_extras():
