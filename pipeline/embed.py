@@ -74,12 +74,13 @@ class EmbeddingCache:
                batch_size: int = config.EMBED_BATCH_SIZE) -> np.ndarray:
         """Return one L2-normalised float32 vector per text, embedding only cache misses."""
         keys = [_text_key(kind, t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._vectors))
-        self.hits += len(keys) - sum(1 for k in keys if k in missing)
+        missing = {k for k in keys if k not in self._vectors}
+        self.hits += sum(1 for k in keys if k not in missing)
         if missing:
             from pipeline import models
 
-            todo = {k: t for k, t in zip(keys, texts, strict=True) if k in set(missing)}
+            # First occurrence of each missing text, in input order.
+            todo = {k: t for k, t in zip(keys, texts, strict=True) if k in missing}
             model = models.load_model(self.model_name)
             vectors = models.encode(model, list(todo.values()), kind=kind,
                                     batch_size=batch_size, show_progress=progress)
