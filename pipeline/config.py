@@ -45,6 +45,8 @@ DEFAULT_UNIT = "sentence"
 # quiet machine, texts/s): bs8 75-79, bs16 76-77, bs32 68, bs64 49-51. Smaller batches pad
 # less (sentence-transformers sorts by length, but windows still differ within a batch).
 EMBED_BATCH_SIZE = 16
+# ONNX Runtime on the same windows (same machine): bs4 69-79, bs8 65-75, bs16 51-66.
+ONNX_BATCH_SIZE = 8
 
 # Seeds: every stochastic step uses this one.
 SEED = 42
@@ -54,6 +56,33 @@ def cache_dir(out: Path) -> Path:
     """Where embeddings are cached: ``OUT/cache``, or ``$CODEER_CACHE_DIR`` to share one cache
     between several output folders (keys are model and text hashes, so sharing is safe)."""
     return Path(os.environ.get("CODEER_CACHE_DIR") or Path(out) / CACHE_DIR)
+
+
+# How the embedding model runs: "torch" (sentence-transformers) or "onnx" (ONNX Runtime on the
+# model's ONNX export, built by `codeer models`). Chosen per machine, not per analysis: the
+# environment variable CODEER_BACKEND or `--backend` on run/code/themes.
+BACKENDS = ("torch", "onnx")
+DEFAULT_BACKEND = "torch"
+
+
+def embed_backend() -> str:
+    """The embedding backend of this process: ``$CODEER_BACKEND`` or :data:`DEFAULT_BACKEND`.
+
+    Raises:
+        CodeerError: If ``CODEER_BACKEND`` names no backend.
+    """
+    value = os.environ.get("CODEER_BACKEND", "").strip().lower() or DEFAULT_BACKEND
+    if value not in BACKENDS:
+        from pipeline.errors import CodeerError
+
+        raise CodeerError(f"CODEER_BACKEND must be one of {', '.join(BACKENDS)}. "
+                          f"Got '{value}' instead.")
+    return value
+
+
+def embed_batch_size(backend: str | None = None) -> int:
+    """Texts per forward pass for ``backend`` (default: this process's backend)."""
+    return ONNX_BATCH_SIZE if (backend or embed_backend()) == "onnx" else EMBED_BATCH_SIZE
 
 
 def model_offline_env() -> None:

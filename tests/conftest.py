@@ -53,13 +53,13 @@ def fake_embedder(monkeypatch):
     """Replace the embedding model with :func:`fake_vectors` (fast, offline, deterministic)."""
     from pipeline import embed, models
 
-    monkeypatch.setattr(models, "load_model", lambda name=None: FakeModel())
+    monkeypatch.setattr(models, "load_model", lambda name=None, backend=None: FakeModel())
     monkeypatch.setattr(
         models, "encode",
         lambda model, texts, kind="passage", batch_size=32, show_progress=False:
         fake_vectors(list(texts)),
     )
-    monkeypatch.setattr(embed, "model_key", lambda name=None: "fake-bow")
+    monkeypatch.setattr(embed, "model_key", lambda name=None, backend=None: "fake-bow")
     return fake_vectors
 
 

