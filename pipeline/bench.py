@@ -427,7 +427,7 @@ def _child_embed(argv: list[str]) -> None:
     texts = _read_json(Path(argv[0]))
     model = _load_for_encoding("int8" in argv[1:])
     _timed("embedding", models.encode, _n_texts)(model, texts, kind=KIND,
-                                                  batch_size=config.EMBED_BATCH_SIZE)
+                                                  batch_size=config.embed_batch_size())
     _dump(t_start=t0)
 
 
@@ -445,19 +445,24 @@ def _child_speed(argv: list[str]) -> None:
     models.encode(model, texts[:16], kind=KIND)  # warm-up (first-call allocations)
     rates: dict[str, float] = {}
     vectors = None
-    for bs in (config.EMBED_BATCH_SIZE,) if int8 else SWEEP_BATCHES:
+    onnx = config.embed_backend() == "onnx"
+    default_bs = config.embed_batch_size()
+    for bs in (default_bs,) if int8 else SWEEP_BATCHES:
         t = time.perf_counter()
         emb = models.encode(model, texts, kind=KIND, batch_size=bs)
         rates[f"bs{bs}"] = len(texts) / (time.perf_counter() - t)
-        if bs == config.EMBED_BATCH_SIZE:
+        if bs == default_bs:
             vectors = emb
-    if not int8:  # batches in input order: the gain of sentence-transformers' length sorting
+    if not (int8 or onnx):  # batches in input order: the gain of length sorting
         bs = config.EMBED_BATCH_SIZE
         t = time.perf_counter()
         for i in range(0, len(texts), bs):
             models.encode(model, texts[i:i + bs], kind=KIND, batch_size=bs)
         rates[f"bs{bs}_unsorted"] = len(texts) / (time.perf_counter() - t)
-    tokens = [len(ids) for ids in model.tokenizer(texts)["input_ids"]]
+    if onnx:
+        tokens = [len(e.ids) for e in model.tokenizer.encode_batch(texts)]
+    else:
+        tokens = [len(ids) for ids in model.tokenizer(texts)["input_ids"]]
     np.save(argv[1], vectors)
     _dump({"rates": {k: round(v, 2) for k, v in rates.items()}, "n": len(texts),
            "mean_tokens": round(float(np.mean(tokens)), 1), "max_tokens": int(max(tokens))},
@@ -529,6 +534,7 @@ class Job:
     argv: list[str]  # child_main arguments: mode first
     log: Path
     int8: bool = False
+    backend: str = "torch"
 
 
 Runner = Callable[[Job], dict[str, Any]]
@@ -536,12 +542,14 @@ Runner = Callable[[Job], dict[str, Any]]
 _CHILD = "from pipeline.bench import child_main; child_main()"
 
 
-def _env(timings: Path | None = None, int8: bool = False) -> dict[str, str]:
+def _env(timings: Path | None = None, int8: bool = False,
+         backend: str = "torch") -> dict[str, str]:
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
     env.pop(INT8_ENV, None)
     env.pop("CODEER_CACHE_DIR", None)  # a shared cache would let one scale hit another's
+    env["CODEER_BACKEND"] = backend
     if int8:
         env[INT8_ENV] = "1"
     if timings is not None:
@@ -577,7 +585,7 @@ def subprocess_runner(job: Job) -> dict[str, Any]:
     timings.unlink(missing_ok=True)
     # cwd: the repository, as for `make bench`.
     result = _spawn([sys.executable, "-c", _CHILD, *job.argv], job.log,
-                    _env(timings, job.int8), REPO)
+                    _env(timings, job.int8, job.backend), REPO)
     if result["returncode"] != 0:
         tail = job.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
         raise CodeerError(f"bench: step '{job.name}' failed (exit {result['returncode']}); "
@@ -701,7 +709,8 @@ def _cli(*args: Any) -> list[str]:
 
 
 def bench_scale(scale: int, work: Path, codebook: Path, runner: Runner,
-                sources: Sequence[Path] | None = None) -> dict[str, Any]:
+                sources: Sequence[Path] | None = None, with_onnx: bool = False
+                ) -> dict[str, Any]:
     """All steps on one scaled corpus; returns its figures (see the module docstring)."""
     base = work / f"x{scale}"
     if base.exists():
@@ -710,8 +719,9 @@ def bench_scale(scale: int, work: Path, codebook: Path, runner: Runner,
     build_corpus(raw, scale, sources)
     load_start = os.getloadavg()
 
-    def step(name: str, argv: list[str], int8: bool = False) -> dict[str, Any]:
-        res = runner(Job(name, argv, logs / f"{name}.log", int8))
+    def step(name: str, argv: list[str], int8: bool = False,
+             backend: str = "torch") -> dict[str, Any]:
+        res = runner(Job(name, argv, logs / f"{name}.log", int8, backend))
         log.info("bench x%d: %-16s %8.1f s wall %8.1f s cpu %7.0f MB", scale, name,
                  res.get("wall_s", 0.0), res.get("cpu_s", 0.0), res.get("maxrss_mb", 0.0))
         return res
@@ -733,6 +743,15 @@ def bench_scale(scale: int, work: Path, codebook: Path, runner: Runner,
     stats["codebook_edit"] = edit_codebook(codebook, edited)
     stages["recode_warm"] = step("recode_warm", _cli("code", "--out", out, "--codebook", edited))
     stages["bertopic_default"] = step("bertopic_default", ["bertopic", str(out), str(codebook)])
+    if with_onnx:  # the same cold run, floor and recode on ONNX Runtime (same vectors)
+        onnx_out = base / "out-run-onnx"
+        stages["embed_only_onnx"] = step("embed_only_onnx", ["embed", str(texts_file)],
+                                         backend="onnx")
+        stages["run_e2e_onnx"] = step("run_e2e_onnx", _cli(
+            "run", "--raw", raw, "--out", onnx_out, "--codebook", codebook, "--until", "themes"),
+            backend="onnx")
+        stages["recode_warm_onnx"] = step("recode_warm_onnx", _cli(
+            "code", "--out", onnx_out, "--codebook", edited), backend="onnx")
 
     words = stats["words"]
     stages_sum = sum(stages[s]["wall_s"] for s in ("ingest", "code", "themes"))
@@ -740,9 +759,18 @@ def bench_scale(scale: int, work: Path, codebook: Path, runner: Runner,
     e2e_cpu = stages["run_e2e"]["cpu_s"]
     embed_only = stages["embed_only"]["wall_s"]
     recode = stages["recode_warm"]["wall_s"]
+    onnx: dict[str, Any] = {}
+    if with_onnx:
+        o_e2e, o_embed = stages["run_e2e_onnx"]["wall_s"], stages["embed_only_onnx"]["wall_s"]
+        o_recode = stages["recode_warm_onnx"]["wall_s"]
+        onnx = {"e2e_s": o_e2e, "embed_only_s": o_embed, "recode_warm_s": o_recode,
+                "e2e_over_embed_only": round(o_e2e / o_embed, 3) if o_embed else None,
+                "recode_over_e2e": round(o_recode / o_e2e, 3) if o_e2e else None,
+                "recode_split": code_split(stages["recode_warm_onnx"])}
     return {
         "scale": scale,
         **stats,
+        "onnx": onnx,
         "stages": stages,
         "e2e_s": round(e2e, 3),
         "e2e_cpu_s": round(e2e_cpu, 3),
@@ -846,8 +874,9 @@ def _seed_gold_file(raw_file: Path, dest: Path) -> Path | None:
     return dest
 
 
-def quality(work: Path, codebook: Path, runner: Runner) -> dict[str, Any]:
-    """fp32 against int8: seed macro-F1 and the debates' coded share (plain CLI steps)."""
+def quality(work: Path, codebook: Path, runner: Runner,
+            variants: Sequence[str] = ("fp32", "int8")) -> dict[str, Any]:
+    """fp32 (torch) against int8 and onnx: seed macro-F1 and the debates' coded share."""
     result: dict[str, Any] = {}
     base = work / "quality"
     logs = base / "logs"
@@ -864,12 +893,13 @@ def quality(work: Path, codebook: Path, runner: Runner) -> dict[str, Any]:
         runner(Job(f"{name}-ingest", _cli("ingest", "--raw", raw, "--out", ingested),
                    logs / f"{name}-ingest.log"))
         shares = {}
-        for variant in ("fp32", "int8"):
+        for variant in variants:
             out = base / f"{name}-{variant}"
             shutil.copytree(ingested, out)
             res = runner(Job(f"{name}-code-{variant}",
                              _cli("code", "--out", out, "--codebook", codebook),
-                             logs / f"{name}-code-{variant}.log", int8=variant == "int8"))
+                             logs / f"{name}-code-{variant}.log", int8=variant == "int8",
+                             backend="onnx" if variant == "onnx" else "torch"))
             entry: dict[str, Any] = {"code_wall_s": res.get("wall_s"),
                                      "code_cpu_s": res.get("cpu_s"),
                                      "embedding_s": _t(res, "embedding"),
@@ -893,14 +923,18 @@ def quality(work: Path, codebook: Path, runner: Runner) -> dict[str, Any]:
             log.info("bench quality: %s %s %s", name, variant,
                      {k: v for k, v in entry.items() if k in ("coded_share", "macro_f1",
                                                                "texts_per_s")})
-        a, b = set(shares["fp32"]["pairs"]), set(shares["int8"]["pairs"])
-        result[name]["codings_jaccard_fp32_int8"] = round(len(a & b) / max(len(a | b), 1), 4)
+        base_pairs = set(shares["fp32"]["pairs"])
+        for other in variants[1:]:
+            pairs = set(shares[other]["pairs"])
+            result[name][f"codings_jaccard_fp32_{other}"] = round(
+                len(base_pairs & pairs) / max(len(base_pairs | pairs), 1), 4)
     return result
 
 
 def extras(work: Path, codebook: Path, runner: Runner, windows_file: Path | None,
-           speed_sample: int = SPEED_SAMPLE) -> dict[str, Any]:
+           speed_sample: int = SPEED_SAMPLE, with_onnx: bool = False) -> dict[str, Any]:
     """``codeer --help``, batch-size sweep, fp32 against int8 (speed and quality)."""
+    variants = ("fp32", "int8", "onnx") if with_onnx else ("fp32", "int8")
     result: dict[str, Any] = {"cli_help": _help_timing(work)}
     log.info("bench: --help %s", result["cli_help"])
     if windows_file is not None:
@@ -910,22 +944,35 @@ def extras(work: Path, codebook: Path, runner: Runner, windows_file: Path | None
         sample_file = work / "speed-sample.json"
         sample_file.write_text(json.dumps(sample, ensure_ascii=False), encoding="utf-8")
         speed = {}
-        for variant in ("fp32", "int8"):
+        for variant in variants:
             vec = work / f"speed-{variant}.npy"
             res = runner(Job(f"speed-{variant}", ["speed", str(sample_file), str(vec),
                                                   *(["int8"] if variant == "int8" else [])],
-                             work / "logs" / f"speed-{variant}.log"))
+                             work / "logs" / f"speed-{variant}.log",
+                             backend="onnx" if variant == "onnx" else "torch"))
             speed[variant] = {k: res.get(k) for k in ("rates", "n", "mean_tokens", "max_tokens",
                                                       "maxrss_mb")}
             speed[variant]["model_load_s"] = _t(res, "model_load")
             speed[variant]["quantize_s"] = _t(res, "quantize")
             log.info("bench speed %s: %s", variant, speed[variant]["rates"])
-        if (work / "speed-fp32.npy").exists() and (work / "speed-int8.npy").exists():
-            speed["cosine_fp32_int8"] = _cosine_stats(work / "speed-fp32.npy",
-                                                      work / "speed-int8.npy")
+        for other in variants[1:]:
+            if (work / "speed-fp32.npy").exists() and (work / f"speed-{other}.npy").exists():
+                speed[f"cosine_fp32_{other}"] = _cosine_stats(work / "speed-fp32.npy",
+                                                              work / f"speed-{other}.npy")
         result["speed"] = speed
-    result["quality"] = quality(work, codebook, runner)
+    result["quality"] = quality(work, codebook, runner, variants)
     return result
+
+
+def _onnx_ready() -> bool:
+    """True if the default model folder has its ONNX export (else the onnx steps are skipped)."""
+    from pipeline import models
+
+    if (models.default_model_dir() / models.ONNX_FILE).is_file():
+        return True
+    log.warning("bench: %s has no %s; the onnx backend is not measured. Run `make models`.",
+                models.default_model_dir(), models.ONNX_FILE)
+    return False
 
 
 def _meta(scales: Sequence[int], sources: Sequence[Path], codebook: Path) -> dict[str, Any]:
@@ -999,9 +1046,10 @@ def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | No
     log.info("bench: scales %s, work folder %s%s", ",".join(map(str, scales)), work,
              "" if keep else " (removed at the end; CODEER_BENCH_KEEP=1 keeps it)")
     t0 = time.perf_counter()
+    with_onnx = _onnx_ready()
     try:
         for scale in scales:
-            row = bench_scale(scale, work, codebook, runner, sources)
+            row = bench_scale(scale, work, codebook, runner, sources, with_onnx)
             results["scales"].append(row)
             log.info("bench x%d: %d words, e2e %.1f s, embed_only %.1f s (ratio %.2f), "
                      "recode %.1f s (ratio %.3f)", scale, row["words"], row["e2e_s"],
@@ -1011,7 +1059,8 @@ def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | No
         results["linearity"] = linearity(results["scales"])
         if with_extras:
             first = work / f"x{scales[0]}" / "windows.json"
-            results["extras"] = extras(work, codebook, runner, first if first.exists() else None)
+            results["extras"] = extras(work, codebook, runner, first if first.exists() else None,
+                                       with_onnx=with_onnx)
         results["meta"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
         results["meta"]["bench_wall_s"] = round(time.perf_counter() - t0, 1)
         write_results(results, dest)
@@ -1042,7 +1091,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 STAGE_ORDER = ("ingest", "code", "embed_only", "run_e2e", "themes", "export", "recode_warm",
-               "bertopic_default")
+               "bertopic_default", "embed_only_onnx", "run_e2e_onnx", "recode_warm_onnx")
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -1121,6 +1170,19 @@ def render_markdown(results: dict[str, Any]) -> str:
                    f"{_fmt(_t(ours, 'embedding') + _t(ours, 'model_load'), 2)} s embedding "
                    f"keyword candidates, stage {_fmt(ours.get('wall_s'))} s.",
                    ""]
+    onnx_rows = [r for r in rows if r.get("onnx")]
+    if onnx_rows:
+        md += ["## The onnx backend (`--backend onnx`, ONNX Runtime on the same weights)", "",
+               "The same cold run, floor and recode as above with `CODEER_BACKEND=onnx`; its "
+               "vectors equal the torch ones (cosine in the extras below), so its codings do.",
+               ""]
+        md += _table(["scale", "e2e s", "embed_only s", "e2e / embed", "recode_warm s",
+                      "recode / e2e", "recode model load s"],
+                     [[f"x{r['scale']}", _fmt(r["onnx"]["e2e_s"]),
+                       _fmt(r["onnx"]["embed_only_s"]), _fmt(r["onnx"]["e2e_over_embed_only"], 2),
+                       _fmt(r["onnx"]["recode_warm_s"]), _fmt(r["onnx"]["recode_over_e2e"], 3),
+                       _fmt(r["onnx"].get("recode_split", {}).get("model_load"), 2)]
+                      for r in onnx_rows])
     lin = results.get("linearity") or {}
     if lin:
         names = list(next(iter(lin.values())))
@@ -1138,14 +1200,16 @@ def render_markdown(results: dict[str, Any]) -> str:
                       for k, v in ext["cli_help"].items()])
     speed = ext.get("speed") or {}
     if speed:
-        md += ["## Encoding speed (texts/s, a sample of the x1 context windows)", ""]
+        md += ["## Encoding speed (texts/s, a sample of the x1 context windows; fp32 = torch)", ""]
         md += _table(["model", "rates", "mean tokens", "model load s", "quantise s", "RSS MB"],
                      [[k, ", ".join(f"{b} {_fmt(x)}" for b, x in (v.get("rates") or {}).items()),
                        _fmt(v.get("mean_tokens")), _fmt(v.get("model_load_s"), 2),
                        _fmt(v.get("quantize_s"), 2), _fmt(v.get("maxrss_mb"), 0)]
-                      for k, v in speed.items() if k in ("fp32", "int8")])
-        if speed.get("cosine_fp32_int8"):
-            md += [f"Cosine fp32 vs int8 on the sample: {speed['cosine_fp32_int8']}.", ""]
+                      for k, v in speed.items() if k in ("fp32", "int8", "onnx")])
+        for other in ("int8", "onnx"):
+            if speed.get(f"cosine_fp32_{other}"):
+                md += [f"Cosine fp32 (torch) vs {other} on the sample: "
+                       f"{speed[f'cosine_fp32_{other}']}.", ""]
     ab = ext.get("speed_ab_same_process") or {}
     if ab:
         md += [f"Same-process A/B ({ab.get('note', '')}):", ""]
@@ -1154,7 +1218,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                       for k, v in ab.items() if isinstance(v, dict)])
     qual = ext.get("quality") or {}
     if qual:
-        md += ["## fp32 against int8: quality", ""]
+        md += ["## Backends and int8: quality", ""]
         md += _table(["corpus", "model", "texts/s (in code)", "code wall s", "coded share",
                       "macro-F1", "codings"],
                      [[name, variant, _fmt(e.get("texts_per_s")), _fmt(e.get("code_wall_s")),
@@ -1163,7 +1227,9 @@ def render_markdown(results: dict[str, Any]) -> str:
                       for name, d in qual.items() for variant, e in d.items()
                       if isinstance(e, dict)])
         md += ["Jaccard of the (segment, code) pairs, fp32 vs int8: "
-               + ", ".join(f"{k} {d.get('codings_jaccard_fp32_int8')}" for k, d in qual.items())
+               + "; ".join(f"{k}: " + ", ".join(f"{j.rsplit('_', 1)[1]} {v}" for j, v in d.items()
+                                                 if j.startswith("codings_jaccard_"))
+                           for k, d in qual.items())
                + ".", ""]
     return "\n".join(md).rstrip() + "\n"
 

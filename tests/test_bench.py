@@ -84,6 +84,9 @@ def test_run_writes_results_with_mocked_stages(tmp_path, fake_embedder, monkeypa
 
     def runner(job: bench.Job) -> dict:
         calls.append(job.name)
+        assert job.backend == ("onnx" if job.name.endswith("_onnx") else "torch")
+        if job.name == "recode_warm_onnx":
+            return _fake_stage(0.5, model_load=0.2)
         argv = job.argv
         if argv[:2] == ["cli", "ingest"]:
             ingest.run(Path(argv[3]), Path(argv[5]), progress=False)
@@ -100,6 +103,7 @@ def test_run_writes_results_with_mocked_stages(tmp_path, fake_embedder, monkeypa
             return _fake_stage(4.0, bertopic_fit=1.5) | {"topics": 3, "outlier_share": 0.3}
         return _fake_stage(8.0 if job.name == "embed_only" else 1.0, embedding=5.0)
 
+    monkeypatch.setattr(bench, "_onnx_ready", lambda: True)
     result = bench.run(tmp_path / "dest", (2, 1), sources=[DEMO_RAW / "int02.txt"],
                        runner=runner, with_extras=False, work=tmp_path / "work")
     assert [r["scale"] for r in result["scales"]] == [1, 2]
@@ -118,12 +122,14 @@ def test_run_writes_results_with_mocked_stages(tmp_path, fake_embedder, monkeypa
     assert result["linearity"]["x2"]["e2e_s"] == pytest.approx(x1["words"] / x2["words"],
                                                                abs=1e-2)
     assert calls.count("code") == 2 and calls.count("recode_warm") == 2
-    assert calls.count("run_e2e") == 2
+    assert calls.count("run_e2e") == 2 and calls.count("run_e2e_onnx") == 2
+    assert x1["onnx"]["recode_warm_s"] == 0.5
+    assert x1["onnx"]["recode_over_e2e"] == pytest.approx(0.5 / 1.0, abs=1e-3)
     saved = json.loads((tmp_path / "dest" / "results.json").read_text(encoding="utf-8"))
     assert saved["scales"][1]["words"] == x2["words"]
     md = (tmp_path / "dest" / "results.md").read_text(encoding="utf-8")
     assert "| x1 |" in md and "| x2 |" in md and "Linearity" in md
-    assert "Split of e2e (one process)" in md
+    assert "Split of e2e (one process)" in md and "The onnx backend" in md
     edited = yaml.safe_load((tmp_path / "work" / "x1" / "codebook-edited.yaml").read_text("utf-8"))
     assert edited["codes"][0]["examples"][0].endswith("Dat hebben we later ook zo afgesproken.")
     windows = json.loads((tmp_path / "work" / "x2" / "windows.json").read_text("utf-8"))
