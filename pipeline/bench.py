@@ -1226,7 +1226,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                        _fmt(e.get("codings"))]
                       for name, d in qual.items() for variant, e in d.items()
                       if isinstance(e, dict)])
-        md += ["Jaccard of the (segment, code) pairs, fp32 vs int8: "
+        md += ["Jaccard of the (segment, code) pairs against fp32 (torch): "
                + "; ".join(f"{k}: " + ", ".join(f"{j.rsplit('_', 1)[1]} {v}" for j, v in d.items()
                                                  if j.startswith("codings_jaccard_"))
                            for k, d in qual.items())
