@@ -620,39 +620,40 @@ def code_split(stage: dict[str, Any]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in split.items()}
 
 
-def run_split(stage: dict[str, Any]) -> dict[str, float]:
-    """Where the seconds of the one-process ``codeer run --until themes`` went."""
-    load, emb = _t(stage, "model_load"), _t(stage, "embedding")
-    scoring = _t(stage, "scoring")
-    split = {"ingest": _t(stage, "read_files") + _t(stage, "segment_lemmatise"),
-             "model_load": load, "embedding": emb,
-             "rules_and_rows": max(_t(stage, "code_segments") - scoring, 0.0),
-             "scoring": scoring,
-             "bertopic_fit_excl_embedding": max(
-                 _t(stage, "bertopic_fit") - _t(stage, "bertopic_fit>embedding")
-                 - _t(stage, "bertopic_fit>model_load"), 0.0),
-             "describe_and_spread": _t(stage, "describe") + _t(stage, "spread"),
-             "parquet_io": _t(stage, "parquet_read") + _t(stage, "parquet_write"),
-             "cache_io": _t(stage, "cache_load") + _t(stage, "cache_save")}
+def _fit_and_io(stage: dict[str, Any]) -> dict[str, float]:
+    """The themes and I/O parts of a split; embedding inside BERTopic's fit (keyword
+    candidates) and a model load there are left to the ``embedding``/``model_load`` parts."""
+    return {"bertopic_fit_excl_embedding": max(
+                _t(stage, "bertopic_fit") - _t(stage, "bertopic_fit>embedding")
+                - _t(stage, "bertopic_fit>model_load"), 0.0),
+            "describe_and_spread": _t(stage, "describe") + _t(stage, "spread"),
+            "parquet_io": _t(stage, "parquet_read") + _t(stage, "parquet_write"),
+            "cache_io": _t(stage, "cache_load") + _t(stage, "cache_save")}
+
+
+def _with_rest(stage: dict[str, Any], split: dict[str, float]) -> dict[str, float]:
     split["start_imports_other"] = max(stage.get("wall_s", 0.0) - sum(split.values()), 0.0)
     return {k: round(v, 3) for k, v in split.items()}
+
+
+def run_split(stage: dict[str, Any]) -> dict[str, float]:
+    """Where the seconds of the one-process ``codeer run --until themes`` went."""
+    scoring = _t(stage, "scoring")
+    return _with_rest(stage, {
+        "ingest": _t(stage, "read_files") + _t(stage, "segment_lemmatise"),
+        "model_load": _t(stage, "model_load"), "embedding": _t(stage, "embedding"),
+        "rules_and_rows": max(_t(stage, "code_segments") - scoring, 0.0), "scoring": scoring,
+        **_fit_and_io(stage)})
 
 
 def themes_split(stage: dict[str, Any]) -> dict[str, float]:
     """Where the seconds of a ``themes`` run went.
 
     The segment vectors are cache hits (the coder's); what the stage embeds is BERTopic's
-    keyword candidates (KeyBERTInspired, MMR) inside ``fit_topics``, so that embedding and model
-    load are taken out of ``bertopic_fit``.
+    keyword candidates (KeyBERTInspired, MMR) inside ``fit_topics``.
     """
-    load, emb = _t(stage, "model_load"), _t(stage, "embedding")
-    split = {"model_load": load, "embedding": emb,
-             "bertopic_fit_excl_embedding": max(_t(stage, "bertopic_fit") - load - emb, 0.0),
-             "describe_and_spread": _t(stage, "describe") + _t(stage, "spread"),
-             "parquet_io": _t(stage, "parquet_read") + _t(stage, "parquet_write"),
-             "cache_io": _t(stage, "cache_load") + _t(stage, "cache_save")}
-    split["start_imports_other"] = max(stage.get("wall_s", 0.0) - sum(split.values()), 0.0)
-    return {k: round(v, 3) for k, v in split.items()}
+    return _with_rest(stage, {"model_load": _t(stage, "model_load"),
+                              "embedding": _t(stage, "embedding"), **_fit_and_io(stage)})
 
 
 def export_split(stage: dict[str, Any]) -> dict[str, float]:
