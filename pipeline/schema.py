@@ -1,36 +1,52 @@
-"""Data contracts between stages: columns and dtypes, checked on write and on read.
+"""Data contracts between stages: columns, dtypes, allowed values, ranges, keys and nulls.
 
-Every stage output has one :class:`Contract`. Parquet files carry the contract name and version
-in their metadata, so a file written by an older version of codeer is recognised and the user is
-told which stage to re-run instead of meeting a KeyError three stages later.
+Every stage output has one :class:`Contract`, checked when it is written (:meth:`Contract.conform`)
+and when it is read (:func:`check`). Parquet files carry the contract name and version in their
+metadata, so a file written by an older version of codeer is recognised and the user is told
+which stage to re-run instead of meeting a KeyError three stages later. The allowed values come
+from :mod:`pipeline.vocab`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
+from pipeline import vocab
 from pipeline.errors import CodeerError
 
-# Logical dtypes: "str" (nullable string), "int" (int64), "float" (float64), "bool".
+
+def _is_list(series: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(series) and all(
+        isinstance(v, list | tuple | np.ndarray) for v in series)
+
+
+# Logical dtypes: "str" (nullable string), "int" (int64), "float" (float64), "bool", and
+# "list" (a list of strings per row; Parquet list<string>).
 _CHECKS = {
     "str": lambda s: pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s),
     "int": pd.api.types.is_integer_dtype,
     "float": pd.api.types.is_float_dtype,
     "bool": pd.api.types.is_bool_dtype,
+    "list": _is_list,
 }
 
 
 @dataclass(frozen=True)
 class Contract:
-    """Columns and dtypes of one stage output.
+    """Columns, dtypes and invariants of one stage output.
 
     Attributes:
         name: Contract name, stored in the Parquet metadata.
         version: Bumped whenever a column is added, removed or changes meaning.
         columns: Required columns in their fixed order, mapped to a logical dtype.
         nullable: Required columns that may hold missing values.
+        allowed: Columns whose values must come from a closed set.
+        ranges: Numeric columns whose values must lie in ``[low, high]`` (NaN allowed only
+            where the column is nullable).
+        unique: Columns whose combination identifies a row.
         extra: Whether further columns (interview metadata) may follow the required ones.
         produced_by: The command that writes this output, named in error messages.
     """
@@ -39,16 +55,25 @@ class Contract:
     version: int
     columns: dict[str, str]
     nullable: frozenset[str] = field(default_factory=frozenset)
+    allowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    unique: tuple[str, ...] = ()
     extra: bool = False
     produced_by: str = ""
 
     def conform(self, df: pd.DataFrame) -> pd.DataFrame:
         """Return ``df`` with required columns first, cast to the contract's dtypes.
 
+        Missing nullable columns are added empty.
+
         Raises:
-            CodeerError: A column is missing, has the wrong type or holds forbidden nulls.
+            CodeerError: A column is missing, has the wrong type, holds forbidden nulls or a
+                value outside the contract.
         """
         missing = [c for c in self.columns if c not in df.columns]
+        if any(c in self.nullable for c in missing):  # optional columns start out empty
+            df = df.assign(**{c: pd.NA for c in missing if c in self.nullable})
+            missing = [c for c in missing if c not in self.nullable]
         if missing:
             raise CodeerError(
                 f"{self.name} must have the columns {list(self.columns)}. "
@@ -56,15 +81,48 @@ class Contract:
             )
         extra_cols = [c for c in df.columns if c not in self.columns]
         if extra_cols and not self.extra:
-            raise CodeerError(f"{self.name} has unexpected columns {extra_cols}.")
+            raise CodeerError(f"{self.name} must have only the columns {list(self.columns)}. "
+                              f"Got also {extra_cols} instead.")
         out = df[list(self.columns) + extra_cols].copy()
         for col, kind in self.columns.items():
-            if col not in self.nullable and out[col].isna().any():
-                raise CodeerError(f"{self.name} column '{col}' must not hold missing values.")
             out[col] = _cast(out[col], kind, self.name, col)
         for col in extra_cols:
             out[col] = out[col].astype("string")
-        return out.reset_index(drop=True)
+        out = out.reset_index(drop=True)
+        self.validate(out)
+        return out
+
+    def validate(self, df: pd.DataFrame) -> None:
+        """Check nulls, allowed values, ranges and keys of a frame with this contract's columns.
+
+        Raises:
+            CodeerError: Naming the column, what it must hold and what it holds instead.
+        """
+        rerun = f" Run `{self.produced_by}` again." if self.produced_by else ""
+        for col in self.columns:
+            if col not in self.nullable and df[col].isna().any():
+                row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
+                raise CodeerError(f"{self.name} column '{col}' must not hold missing values. "
+                                  f"Got one in row {row} instead.{rerun}")
+        for col, values in self.allowed.items():
+            present = df[col].dropna().astype(str)
+            bad = sorted(set(present) - set(values))
+            if bad:
+                raise CodeerError(f"{self.name} column '{col}' must be one of {list(values)}. "
+                                  f"Got {bad[:5]} instead.{rerun}")
+        for col, (low, high) in self.ranges.items():
+            values = pd.to_numeric(df[col], errors="coerce").dropna()
+            outside = values[(values < low) | (values > high)]
+            if len(outside):
+                raise CodeerError(f"{self.name} column '{col}' must lie between {low} and "
+                                  f"{high}. Got {outside.iloc[0]} instead.{rerun}")
+        if self.unique and len(df):
+            dup = df.duplicated(list(self.unique), keep=False)
+            if dup.any():
+                first = df.loc[dup, list(self.unique)].iloc[0].tolist()
+                raise CodeerError(f"{self.name} must have one row per {list(self.unique)}. "
+                                  f"Got {int(dup.sum())} rows sharing a key, e.g. {first}, "
+                                  f"instead.{rerun}")
 
 
 def _cast(series: pd.Series, kind: str, name: str, col: str) -> pd.Series:
@@ -77,15 +135,25 @@ def _cast(series: pd.Series, kind: str, name: str, col: str) -> pd.Series:
             return series.astype("float64")
         if kind == "bool":
             return series.astype("bool")
+        if kind == "list":
+            return pd.Series([_as_list(v) for v in series], index=series.index, dtype=object)
     except (TypeError, ValueError) as exc:
         raise CodeerError(
-            f"{name} column '{col}' must be {kind}. Got {series.dtype}: {exc}."
+            f"{name} column '{col}' must be {kind}. Got {series.dtype} instead ({exc})."
         ) from None
     raise ValueError(f"unknown logical dtype {kind!r}")
 
 
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v) for v in value]
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return []
+    raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+
+
 def check(df: pd.DataFrame, contract: Contract) -> None:
-    """Raise :class:`CodeerError` when ``df`` does not satisfy ``contract`` exactly."""
+    """Raise :class:`CodeerError` when ``df`` (as read) does not satisfy ``contract``."""
     for col, kind in contract.columns.items():
         if col not in df.columns:
             raise CodeerError(
@@ -96,6 +164,7 @@ def check(df: pd.DataFrame, contract: Contract) -> None:
                 f"{contract.name} column '{col}' must be {kind}. Got {df[col].dtype} instead. "
                 f"Run `{contract.produced_by}` again."
             )
+    contract.validate(df)
 
 
 DOCUMENTS = Contract(
@@ -110,6 +179,8 @@ DOCUMENTS = Contract(
         "text": "str",
         "n_words": "int",
     },
+    ranges={"n_words": (0, np.inf)},
+    unique=("document_id",),
     extra=True,
     produced_by="codeer ingest",
 )
@@ -132,13 +203,17 @@ SEGMENTS = Contract(
         "time_end": "float",
     },
     nullable=frozenset({"time_start", "time_end"}),
+    allowed={"role": vocab.ROLES},
+    ranges={"start": (0, np.inf), "end": (1, np.inf), "segment_index": (0, np.inf),
+            "turn_index": (0, np.inf), "time_start": (0, np.inf), "time_end": (0, np.inf)},
+    unique=("segment_id",),
     extra=True,
     produced_by="codeer ingest",
 )
 
 CODINGS = Contract(
     name="codings",
-    version=1,
+    version=2,
     columns={
         "segment_id": "str",
         "code_id": "str",
@@ -146,11 +221,16 @@ CODINGS = Contract(
         "score": "float",
         "evidence": "str",
         "status": "str",
+        "reviewer": "str",
+        "reviewed_at": "str",
         "codebook_sha256": "str",
         "model_id": "str",
     },
-    # Rule-only and human codings have no embedding score.
-    nullable=frozenset({"score"}),
+    # Rule-only and human codings have no score; unreviewed codings no reviewer.
+    nullable=frozenset({"score", "reviewer", "reviewed_at"}),
+    allowed={"method": vocab.METHODS, "status": vocab.STATUSES},
+    ranges={"score": (-1.0, 1.0)},
+    unique=("segment_id", "code_id"),
     produced_by="codeer code",
 )
 
@@ -158,9 +238,52 @@ THEMES = Contract(
     name="themes",
     version=1,
     columns={"segment_id": "str", "topic": "int", "probability": "float"},
+    ranges={"topic": (-1, np.inf), "probability": (0.0, 1.0)},
+    unique=("segment_id",),
     produced_by="codeer themes",
 )
 
-ROLES = ("interviewer", "respondent", "other")
-METHODS = ("rule", "embedding", "both", "human")
-STATUSES = ("auto", "accepted", "rejected")
+THEME_INFO = Contract(
+    name="theme_info",
+    version=1,
+    columns={
+        "topic": "int",
+        "label": "str",
+        "keywords": "list",
+        "mmr_keywords": "list",
+        "size": "int",
+        "share": "float",
+        "best_code": "str",
+        "best_code_similarity": "float",
+        "emerging": "bool",
+        "coded_share": "float",
+        "coded_by_code": "list",
+        "quote_segment_ids": "list",
+        "interviews": "list",
+        "n_interviews": "int",
+    },
+    # No codebook, or a lone theme: no best code and no similarity.
+    nullable=frozenset({"best_code", "best_code_similarity"}),
+    ranges={"topic": (-1, np.inf), "size": (1, np.inf), "share": (0.0, 1.0),
+            "coded_share": (0.0, 1.0), "n_interviews": (0, np.inf)},
+    unique=("topic",),
+    produced_by="codeer themes",
+)
+
+THEME_SPREAD = Contract(
+    name="theme_spread",
+    version=1,
+    columns={
+        "dimension": "str",
+        "value": "str",
+        "topic": "int",
+        "label": "str",
+        "n_segments": "int",
+        "share_of_topic": "float",
+        "share_of_value": "float",
+    },
+    ranges={"topic": (-1, np.inf), "n_segments": (1, np.inf), "share_of_topic": (0.0, 1.0),
+            "share_of_value": (0.0, 1.0)},
+    unique=("dimension", "value", "topic"),
+    produced_by="codeer themes",
+)

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import hooks
 from pipeline.errors import CodeerError
 from pipeline.schema import Contract, check
 
@@ -70,6 +71,7 @@ def write_bytes(target: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+@hooks.timed("parquet_write")
 def write_table(df: pd.DataFrame, target: Path, contract: Contract) -> pd.DataFrame:
     """Conform ``df`` to ``contract`` and write it as Parquet atomically.
 
@@ -86,6 +88,7 @@ def write_table(df: pd.DataFrame, target: Path, contract: Contract) -> pd.DataFr
     return df
 
 
+@hooks.timed("parquet_read")
 def read_table(path: Path, contract: Contract) -> pd.DataFrame:
     """Read a stage output and check it against ``contract``.
 

@@ -17,10 +17,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("CODEER_CACHE_DIR", tempfile.mkdtemp(prefix="codeer-test-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CORPORA = SHARED / "corpora"
+DATA = ROOT / "tests" / "data"
+# Real Dutch texts copied into the repository, with their sources and licences in SOURCES.md.
+CORPORA = DATA / "corpora"
 DEBATES = CORPORA / "handelingen-2018-04-05"
-SEED = SHARED / "seed" / "integrerend-werken-omgevingsvisie-rotterdam.txt"
+SIGNALEN = CORPORA / "signalen" / (
+    "Signalen_interview_Erik_Veerman_gemeente_sHertogenbosch_2021-06-21.txt")
+GOVERNANCE = CORPORA / "governance"
 DEMO_RAW = ROOT / "data" / "raw"
 CODEBOOK = ROOT / "codebook.yaml"
 
@@ -51,24 +54,26 @@ class FakeModel:
 @pytest.fixture
 def fake_embedder(monkeypatch):
     """Replace the embedding model with :func:`fake_vectors` (fast, offline, deterministic)."""
-    from pipeline import embed, models
+    from pipeline.models import cache, runtime
 
-    monkeypatch.setattr(models, "load_model", lambda name=None, backend=None: FakeModel())
+    monkeypatch.setattr(runtime, "load_model", lambda name=None, backend=None: FakeModel())
     monkeypatch.setattr(
-        models, "encode",
+        runtime, "encode",
         lambda model, texts, kind="passage", batch_size=32, show_progress=False:
         fake_vectors(list(texts)),
     )
-    monkeypatch.setattr(embed, "model_key", lambda name=None, backend=None: "fake-bow")
+    monkeypatch.setattr(cache, "model_key", lambda name=None, backend=None: "fake-bow")
     return fake_vectors
 
 
 @pytest.fixture(scope="session")
 def demo_coded(tmp_path_factory):
     """The demo interviews ingested and coded with the real model (shared, read-only)."""
-    from pipeline import code, ingest, models
+    from pipeline.coding import command as code
+    from pipeline.ingest import command as ingest
+    from pipeline.models.build import build_model
 
-    models.build_model()
+    build_model()
     out = tmp_path_factory.mktemp("demo") / "out"
     ingest.run(DEMO_RAW, out, progress=False)
     code.run(out, CODEBOOK, progress=False)

@@ -1,15 +1,22 @@
 """Check that a text (the codebook) shares no run of n consecutive words with reference texts.
 
-The default codebook must be written in its own words: it may not copy the seed note
-(``../shared/seed/``) nor the test corpora (``../shared/corpora/``). This tool compares word
-n-grams (default n = 8): text is lower-cased and split into tokens, a token being a run of
-Unicode letters or digits (punctuation, quotes, hyphens and line breaks only separate tokens).
+The default codebook must be written in its own words: it may not copy the seed note (the
+Rotterdam reflection note its concepts come from) nor the evaluation corpora. Neither lives in
+this repository (their terms do not allow copying all of them), so the repository keeps their
+*fingerprints* instead: a hash of every 8-word run of the seed note and of every corpus text,
+in ``tests/data/evaluation-8grams.bin`` (8 bytes per n-gram, sorted). Without ``--against``
+the tool checks against those fingerprints, so it works in a fresh clone.
+
+This tool compares word n-grams (default n = 8): text is lower-cased and split into tokens, a
+token being a run of Unicode letters or digits (punctuation, quotes, hyphens and line breaks
+only separate tokens).
 
 Usage::
 
-    python tools/check_seed_overlap.py                      # codebook.yaml against the seed note
-    python tools/check_seed_overlap.py codebook.yaml --against ../shared/seed ../shared/corpora
-    python tools/check_seed_overlap.py FILE -n 6 --against OTHER.txt
+    python tools/check_seed_overlap.py                      # codebook.yaml against fingerprints
+    python tools/check_seed_overlap.py data/raw/int01.md    # any file against fingerprints
+    python tools/check_seed_overlap.py FILE -n 6 --against OTHER.txt FOLDER
+    python tools/check_seed_overlap.py --write-fingerprints OUT.bin --against SEED CORPORA
 
 Exit status: 0 when no n-gram is shared, 1 when any is (each hit is printed with the line in
 the checked file and the file and line where it occurs in the reference), 2 on bad arguments.
@@ -23,6 +30,7 @@ From Python::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -34,8 +42,8 @@ _SOFT_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\r?\n[ \t]*(?=[^\W\d_])")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = ROOT / "codebook.yaml"
-SEED_NOTE = ROOT.parent / "shared" / "seed" / "integrerend-werken-omgevingsvisie-rotterdam.txt"
-DEFAULT_AGAINST = [SEED_NOTE]
+FINGERPRINTS = ROOT / "tests" / "data" / "evaluation-8grams.bin"
+FINGERPRINT_N = 8
 TEXT_SUFFIXES = (".txt", ".md", ".yaml", ".yml")
 
 
@@ -94,6 +102,34 @@ def find_hits(text_a: str, text_b: str, reference: str, n: int = 8) -> list[Hit]
     return list(hits.values())
 
 
+def fingerprint(gram: str) -> bytes:
+    """The 8-byte fingerprint of one n-gram (BLAKE2b of its space-joined tokens)."""
+    return hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
+
+
+def fingerprints_of(texts: list[str], n: int = FINGERPRINT_N) -> bytes:
+    """Sorted, unique fingerprints of every n-gram of ``texts`` (hyphenation joined too)."""
+    grams: set[bytes] = set()
+    for text in texts:
+        for variant in (text, _SOFT_HYPHEN.sub("", text)):
+            grams.update(fingerprint(g) for g in _ngrams(tokens(variant), n))
+    return b"".join(sorted(grams))
+
+
+def read_fingerprints(path: Path = FINGERPRINTS) -> set[bytes]:
+    """The fingerprints stored in ``path`` (see :func:`fingerprints_of`)."""
+    data = Path(path).read_bytes()
+    if len(data) % 8:
+        raise ValueError(f"{path} must hold 8-byte fingerprints. Got {len(data)} bytes instead")
+    return {data[i : i + 8] for i in range(0, len(data), 8)}
+
+
+def fingerprint_hits(text: str, stored: set[bytes], n: int = FINGERPRINT_N) -> list[Hit]:
+    """The n-grams of ``text`` whose fingerprint is stored, with their line numbers."""
+    return [Hit(gram, tuple(lines), "fingerprints", ())
+            for gram, lines in _ngrams(tokens(text), n).items() if fingerprint(gram) in stored]
+
+
 def _reference_files(paths: list[Path]) -> list[Path]:
     files = []
     for p in paths:
@@ -111,19 +147,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", nargs="?", type=Path, default=DEFAULT_FILE,
                         help=f"text to check (default {DEFAULT_FILE.name})")
-    parser.add_argument("--against", nargs="+", type=Path, default=DEFAULT_AGAINST,
-                        help="reference files or folders (default: the seed note)")
-    parser.add_argument("-n", type=int, default=8, help="n-gram length in words (default 8)")
+    parser.add_argument("--against", nargs="+", type=Path, default=None,
+                        help="reference files or folders (default: the stored fingerprints)")
+    parser.add_argument("--write-fingerprints", type=Path, metavar="OUT",
+                        help="write the fingerprints of the --against texts to OUT and stop")
+    parser.add_argument("-n", type=int, default=FINGERPRINT_N,
+                        help=f"n-gram length in words (default {FINGERPRINT_N})")
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error(f"-n must be at least 1. Got {args.n} instead")
+    if args.write_fingerprints:
+        if not args.against or args.n != FINGERPRINT_N:
+            parser.error(f"--write-fingerprints needs --against and n = {FINGERPRINT_N}")
+        refs = _reference_files(args.against)
+        data = fingerprints_of([r.read_text(encoding="utf-8", errors="replace") for r in refs])
+        args.write_fingerprints.write_bytes(data)
+        print(f"{len(data) // 8} fingerprints of {len(refs)} file(s) -> {args.write_fingerprints}",
+              file=sys.stderr)
+        return 0
     if not args.file.is_file():
         parser.error(f"{args.file} does not exist")
+    text = args.file.read_text(encoding="utf-8", errors="replace")
+    if args.against is None:
+        if args.n != FINGERPRINT_N:
+            parser.error(f"the stored fingerprints are of {FINGERPRINT_N}-grams; pass --against "
+                         "to use another n")
+        hits = fingerprint_hits(text, read_fingerprints())
+        for hit in hits:
+            print(f"{args.file}:{','.join(map(str, hit.lines_a))}: '{hit.ngram}' occurs in the "
+                  "seed note or an evaluation corpus")
+        print(f"{len(hits)} shared {args.n}-gram(s) between {args.file} and the stored "
+              "fingerprints", file=sys.stderr)
+        return 1 if hits else 0
     try:
         refs = _reference_files(args.against)
     except FileNotFoundError as exc:
         parser.error(str(exc))
-    text = args.file.read_text(encoding="utf-8", errors="replace")
     total = 0
     for ref in refs:
         for hit in find_hits(text, ref.read_text(encoding="utf-8", errors="replace"), str(ref),

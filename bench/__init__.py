@@ -1,0 +1,2 @@
+"""codeer's benchmark: developer tooling, run from the repository (``make bench``), not
+installed with the package."""

@@ -1,0 +1,303 @@
+"""The codebook: YAML file -> validated, typed models, with errors that name the line.
+
+Format (documented in ``docs/codebook.md``)::
+
+    version: 1
+    name: ...
+    defaults: {threshold: 0.02, margin: 0.0, context: 1, scope: respondent}
+    themes: [{id, name, description, color}]
+    codes:  [{id, name, theme, color, definition, include, exclude, rules, examples,
+              counter_examples, threshold}]
+    background: [ordinary talk that carries no code, as contrast for the embedding coder]
+
+Rules are small WordStat-style expressions on lemmas (see :mod:`pipeline.coding.rules`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.coding.rules import Rule, RuleSyntaxError, parse_rule
+from pipeline.errors import CodeerError
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _check_rule(text: str) -> str:
+    try:
+        parse_rule(text)
+    except RuleSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+RuleText = Annotated[str, Field(min_length=1), AfterValidator(_check_rule)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Defaults(_Strict):
+    """Settings that apply to every code unless the code overrides them."""
+
+    threshold: float = Field(0.02, ge=-1.0, le=1.0)
+    margin: float = Field(0.0, ge=0.0, le=1.0)
+    context: int = Field(1, ge=0, le=5)
+    scope: Literal["respondent", "all"] = "respondent"
+
+
+class Theme(_Strict):
+    """A group of codes (e.g. *Aan tafel*)."""
+
+    id: NonEmpty
+    name: NonEmpty
+    description: str = ""
+    color: str = "#777777"
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, v: str) -> str:
+        if not _COLOR.match(v):
+            raise ValueError(f"must be a colour like '#0072B2'. Got '{v}' instead")
+        return v.upper()
+
+
+class Code(_Strict):
+    """One code: what it means, how to find it, and what it is not."""
+
+    id: NonEmpty
+    name: NonEmpty
+    theme: NonEmpty
+    definition: str = ""
+    include: list[NonEmpty] = []
+    exclude: list[NonEmpty] = []
+    rules: list[RuleText] = []
+    examples: list[NonEmpty] = []
+    counter_examples: list[NonEmpty] = []
+    color: str | None = None
+    threshold: float | None = Field(None, ge=-1.0, le=1.0)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError(
+                f"must start with a letter and hold only letters, digits, '_', '-' or '.'. "
+                f"Got '{v}' instead"
+            )
+        return v
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, v: str | None) -> str | None:
+        if v is not None and not _COLOR.match(v):
+            raise ValueError(f"must be a colour like '#0072B2'. Got '{v}' instead")
+        return v.upper() if v else v
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Code:
+        if not self.definition.strip() and not self.rules:
+            raise ValueError(
+                "needs a definition or at least one rule; it has neither, so nothing can match it"
+            )
+        return self
+
+    @property
+    def parsed_rules(self) -> list[Rule]:
+        """The rules as parsed expressions."""
+        return [parse_rule(r) for r in self.rules]
+
+
+class Codebook(_Strict):
+    """A whole codebook, validated."""
+
+    version: Literal[1] = 1
+    name: NonEmpty
+    description: str = ""
+    defaults: Defaults = Defaults()
+    themes: list[Theme] = Field(min_length=1)
+    codes: list[Code] = Field(min_length=1)
+    background: list[NonEmpty] = []
+
+    def theme_of(self, code: Code) -> Theme:
+        """The theme a code belongs to."""
+        return next(t for t in self.themes if t.id == code.theme)
+
+    def color_of(self, code: Code) -> str:
+        """The code's own colour, else its theme's colour."""
+        return code.color or self.theme_of(code).color
+
+    def threshold_of(self, code: Code) -> float:
+        """The code's embedding threshold, else the global default."""
+        return code.threshold if code.threshold is not None else self.defaults.threshold
+
+
+def _reference_errors(book: Codebook, lines: dict[tuple, int]) -> list[tuple[int | None, str]]:
+    """Duplicate ids and codes naming a theme that does not exist, with their lines."""
+    errors = []
+    for kind, items in (("themes", book.themes), ("codes", book.codes)):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if item.id in seen:
+                errors.append((lines.get((kind, i, "id")), f"{kind[:-1]} id '{item.id}' is used "
+                               f"twice (first as {kind[:-1]} {seen[item.id] + 1}); ids must be "
+                               "unique."))
+            seen.setdefault(item.id, i)
+    theme_ids = [t.id for t in book.themes]
+    for i, code in enumerate(book.codes):
+        if code.theme not in theme_ids:
+            errors.append((lines.get(("codes", i, "theme")), f"code '{code.id}' theme: names "
+                           f"'{code.theme}', which does not exist. Use one of {theme_ids}."))
+    return errors
+
+
+# ------------------------------------------------------------------ YAML with line numbers
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]):
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in out:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, (*path, key), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(v, (*path, i), lines) for i, v in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode):
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _where(loc: tuple, data, lines: dict[tuple, int]) -> tuple[int | None, str]:
+    """Best line number and a readable subject ("code 'L3' rule 2") for an error location."""
+    line = None
+    for cut in range(len(loc), -1, -1):
+        if tuple(loc[:cut]) in lines:
+            line = lines[tuple(loc[:cut])]
+            break
+    parts = []
+    if len(loc) >= 2 and loc[0] in ("codes", "themes") and isinstance(loc[1], int):
+        kind = "code" if loc[0] == "codes" else "theme"
+        try:
+            ident = data[loc[0]][loc[1]].get("id", f"#{loc[1] + 1}")
+        except (KeyError, IndexError, AttributeError, TypeError):
+            ident = f"#{loc[1] + 1}"
+        parts.append(f"{kind} '{ident}'")
+        rest = loc[2:]
+    else:
+        rest = loc
+    fields = []
+    for i, part in enumerate(rest):
+        if isinstance(part, int):
+            prev = rest[i - 1] if i else ""
+            word = {"rules": "rule", "examples": "example", "counter_examples": "counter-example",
+                    "include": "include", "exclude": "exclude"}.get(prev, "item")
+            if fields and fields[-1] == prev:
+                fields[-1] = f"{word} {part + 1}"
+            else:
+                fields.append(f"{word} {part + 1}")
+        else:
+            fields.append(str(part))
+    parts.extend(fields)
+    return line, " ".join(parts)
+
+
+def load_codebook(path: Path) -> tuple[Codebook, str]:
+    """Read and validate a codebook file.
+
+    Returns:
+        The codebook and the SHA-256 of the file's bytes (recorded with every coding).
+
+    Raises:
+        CodeerError: Missing file, YAML syntax error or any validation error (exit 2); the
+            message names the file, the line and the field, and what is expected.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CodeerError(f"Codebook {path} does not exist. Pass --codebook FILE.")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CodeerError(f"{path.name}{line}: YAML syntax error: {problem}.") from None
+    if node is None or not isinstance(node, yaml.MappingNode):
+        raise CodeerError(
+            f"{path.name} line 1: must be a mapping with 'name', 'themes' and 'codes'."
+        )
+    lines: dict[tuple, int] = {}
+    try:
+        data = _to_python(node, (), lines)
+    except _DuplicateKey as exc:
+        raise CodeerError(f"{path.name} line {exc.line}: key '{exc.key}' appears twice in the "
+                          "same block; keep one.") from None
+    try:
+        book = Codebook.model_validate(data)
+    except ValidationError as exc:
+        messages = []
+        for err in exc.errors():
+            line, subject = _where(tuple(err["loc"]), data, lines)
+            msg = _message(err)
+            at = f" line {line}" if line else ""
+            messages.append(f"{path.name}{at}: {subject + ': ' if subject else ''}{msg}")
+        raise CodeerError("\n".join(messages)) from None
+    problems = _reference_errors(book, lines)
+    if problems:
+        raise CodeerError("\n".join(
+            f"{path.name}{f' line {line}' if line else ''}: {msg}" for line, msg in problems))
+    return book, hashlib.sha256(raw).hexdigest()
+
+
+def _message(err: dict) -> str:
+    kind = err["type"]
+    msg = err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key. Check its spelling against docs/codebook.md"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return "must hold at least one item"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = err.get("input")
+    if kind.endswith("_type") or kind.startswith(("greater", "less", "literal")):
+        return f"{msg}. Got {got!r} instead"
+    return msg + ("" if msg.endswith(".") else ".")

@@ -1,0 +1,267 @@
+"""Agreement of automatic codes with a gold standard: precision, recall, F1, kappa, alpha.
+
+Gold is a CSV or JSONL file, one row per coded passage::
+
+    document,start,end,codes            (offsets into documents.text, end exclusive)
+    document,text,codes                 (or the passage's exact text)
+
+``document`` is a document id or a transcript's file name; ``codes`` holds code ids separated by
+``;`` (empty: the passage carries no code). Every in-scope segment of a gold document that no gold
+row covers counts as "no code". A segment takes the codes of the gold passages that cover at least
+half of it (or that lie inside it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import CodeerError
+
+GOLD_COLUMNS = ("document", "codes")
+
+
+def _split_codes(value) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [c.strip() for c in re.split(r"[;,|]", str(value)) if c.strip()]
+
+
+def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
+    """Read a gold file into ``document_id, start, end, codes`` (codes as a list).
+
+    Raises:
+        CodeerError: Unreadable file, missing columns, unknown documents, text that cannot be
+            found, or offsets out of range; the message names the line.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CodeerError(f"Gold file {path} does not exist.")
+    raw = path.read_text(encoding="utf-8-sig")
+    try:
+        if path.suffix.lower() in (".jsonl", ".json"):
+            rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+            gold = pd.DataFrame(rows)
+        else:
+            gold = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise CodeerError(f"{path.name}: cannot be read ({exc}).") from None
+    missing = [c for c in GOLD_COLUMNS if c not in gold.columns]
+    if missing or not ({"start", "end"} <= set(gold.columns) or "text" in gold.columns):
+        raise CodeerError(
+            f"{path.name} line 1: needs the columns document, codes and either start,end or "
+            f"text. Got {list(gold.columns)} instead."
+        )
+    texts = dict(zip(documents["document_id"], documents["text"], strict=True))
+    by_file = {Path(p).name: d for p, d in zip(documents["source_path"],
+                                                documents["document_id"], strict=True)}
+    out = []
+    first_line = 1 if path.suffix.lower() in (".jsonl", ".json") else 2
+    for i, row in enumerate(gold.to_dict("records")):
+        line = first_line + i
+        doc = str(row["document"]).strip()
+        doc_id = doc if doc in texts else by_file.get(Path(doc).name)
+        if doc_id is None:
+            raise CodeerError(f"{path.name} line {line}: document '{doc}' is not in "
+                              "documents.parquet. Use a document id or a file name.")
+        text = texts[doc_id]
+        if row.get("start") not in (None, "") and row.get("end") not in (None, ""):
+            start, end = int(row["start"]), int(row["end"])
+            if not 0 <= start < end <= len(text):
+                raise CodeerError(f"{path.name} line {line}: offsets {start}-{end} lie outside "
+                                  f"document '{doc_id}' ({len(text)} characters).")
+        else:
+            passage = str(row.get("text") or "").strip()
+            start = text.find(passage) if passage else -1
+            if start < 0:
+                raise CodeerError(f"{path.name} line {line}: the text is not found in document "
+                                  f"'{doc_id}'. Copy it exactly from the transcript.")
+            end = start + len(passage)
+        out.append({"document_id": doc_id, "start": start, "end": end,
+                    "codes": _split_codes(row.get("codes"))})
+    return pd.DataFrame(out, columns=["document_id", "start", "end", "codes"])
+
+
+def gold_labels(segments: pd.DataFrame, gold: pd.DataFrame) -> dict[str, set[str]]:
+    """Gold codes per segment id, for every segment of the documents named in ``gold``."""
+    labels: dict[str, set[str]] = {}
+    docs = set(gold["document_id"])
+    for seg in segments[segments["document_id"].isin(docs)].itertuples():
+        labels[seg.segment_id] = set()
+        length = max(seg.end - seg.start, 1)
+        for g in gold[gold["document_id"] == seg.document_id].itertuples():
+            overlap = min(seg.end, g.end) - max(seg.start, g.start)
+            if overlap >= 0.5 * length or (g.start >= seg.start and g.end <= seg.end):
+                labels[seg.segment_id].update(g.codes)
+    return labels
+
+
+def _kappa(a: np.ndarray, b: np.ndarray) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(set(a.tolist()) | set(b.tolist())) < 2:
+        return float("nan")
+    return float(cohen_kappa_score(a, b))
+
+
+def _alpha(a: np.ndarray, b: np.ndarray) -> float:
+    import krippendorff
+
+    if len(set(a.tolist()) | set(b.tolist())) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=np.vstack([a, b]).astype(float),
+                                    level_of_measurement="nominal"))
+
+
+def agreement(
+    reference: dict[str, set[str]], predicted: dict[str, set[str]], codes: list[str]
+) -> tuple[pd.DataFrame, dict]:
+    """Per-code and pooled agreement of ``predicted`` with ``reference`` over the same segments.
+
+    Args:
+        reference: Codes per segment id (the gold); every segment listed is judged for every
+            code.
+        predicted: Codes per segment id (automatic codes); segments missing here count as
+            uncoded.
+        codes: The code ids to report.
+
+    Returns:
+        See :func:`agreement_arrays`.
+    """
+    seg_ids = sorted(reference)
+    arrays = {
+        code: (np.array([code in reference[s] for s in seg_ids], dtype=int),
+               np.array([code in predicted.get(s, set()) for s in seg_ids], dtype=int))
+        for code in codes
+    }
+    table, pooled = agreement_arrays(arrays)
+    pooled["segments"] = len(seg_ids)
+    pooled["coded_share"] = (float(np.mean([bool(predicted.get(s)) for s in seg_ids]))
+                             if seg_ids else float("nan"))
+    return table, pooled
+
+
+def agreement_arrays(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[pd.DataFrame,
+                                                                               dict]:
+    """Agreement figures from 0/1 decisions per code: ``{code: (reference, predicted)}``.
+
+    Returns:
+        A table with ``code_id, support, predicted, tp, fp, fn, precision, recall, f1, kappa,
+        alpha`` and pooled figures: micro precision/recall/F1, macro-F1 over codes with
+        support, and kappa and alpha over all code x segment decisions.
+    """
+    rows = []
+    for code, (ref, pred) in arrays.items():
+        tp, fp, fn = int((ref & pred).sum()), int(((1 - ref) & pred).sum()), \
+            int((ref & (1 - pred)).sum())
+        rows.append({"code_id": code, "support": int(ref.sum()), "predicted": int(pred.sum()),
+                     "tp": tp, "fp": fp, "fn": fn,
+                     "precision": tp / (tp + fp) if tp + fp else float("nan"),
+                     "recall": tp / (tp + fn) if tp + fn else float("nan"),
+                     "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+                     "kappa": _kappa(ref, pred), "alpha": _alpha(ref, pred)})
+    table = pd.DataFrame(rows, columns=["code_id", "support", "predicted", "tp", "fp", "fn",
+                                        "precision", "recall", "f1", "kappa", "alpha"])
+    ref_all = np.concatenate([a for a, _ in arrays.values()]) if arrays else np.zeros(0, int)
+    pred_all = np.concatenate([b for _, b in arrays.values()]) if arrays else np.zeros(0, int)
+    tp = int((ref_all & pred_all).sum())
+    fp = int(((1 - ref_all) & pred_all).sum())
+    fn = int((ref_all & (1 - pred_all)).sum())
+    supported = table[table["support"] > 0]
+    pooled = {
+        "decisions": int(len(ref_all)),
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan"),
+        "macro_f1": float(supported["f1"].fillna(0).mean()) if len(supported) else float("nan"),
+        "kappa": _kappa(ref_all, pred_all),
+        "alpha": _alpha(ref_all, pred_all),
+    }
+    return table, pooled
+
+
+def review_agreement(
+    codings: pd.DataFrame, reviews: pd.DataFrame, codes: list[str]
+) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """Agreement of the automatic codes with the reviewers, and between reviewers.
+
+    For each code, the reviewed (segment, code) pairs are the units: a reviewer's ``accept``
+    or ``add`` is a 1, ``reject`` a 0; the coder's 1 is an automatic coding of the pair.
+
+    Returns:
+        ``{"auto_vs_review": (table, pooled)}`` and, for every two reviewers who decided on
+        the same pairs, ``{"<a>_vs_<b>": (table, pooled)}``.
+    """
+    from pipeline.review.decisions import latest_decisions
+
+    auto = codings[codings["method"] != "human"]
+    auto_pairs = set(zip(auto["segment_id"], auto["code_id"], strict=True))
+    latest = latest_decisions(reviews)
+    results = {}
+    arrays = {}
+    for code in codes:
+        rows = latest[latest["code_id"] == code]
+        truth = rows["decision"].isin(["accept", "add"]).to_numpy().astype(int)
+        pred = np.array([(s, code) in auto_pairs for s in rows["segment_id"]], dtype=int)
+        arrays[code] = (truth, pred)
+    results["auto_vs_review"] = agreement_arrays(arrays)
+    reviewers = sorted(r for r in reviews["reviewer"].unique() if r)
+    for i, a in enumerate(reviewers):
+        for b in reviewers[i + 1 :]:
+            da = latest_decisions(reviews, a).set_index(["segment_id", "code_id"])["decision"]
+            db = latest_decisions(reviews, b).set_index(["segment_id", "code_id"])["decision"]
+            both = da.index.intersection(db.index)
+            if not len(both):
+                continue
+            pair_arrays = {}
+            for code in codes:
+                keys = [k for k in both if k[1] == code]
+                pair_arrays[code] = (
+                    np.array([da[k] != "reject" for k in keys], dtype=int),
+                    np.array([db[k] != "reject" for k in keys], dtype=int))
+            results[f"{a}_vs_{b}"] = agreement_arrays(pair_arrays)
+    return results
+
+
+def predicted_labels(codings: pd.DataFrame, include_human: bool = False) -> dict[str, set[str]]:
+    """Codes per segment from ``codings`` (rejected ones left out; human ones optional)."""
+    keep = codings[codings["status"] != "rejected"]
+    if not include_human:
+        keep = keep[keep["method"] != "human"]
+    out: dict[str, set[str]] = {}
+    for seg_id, code_id in zip(keep["segment_id"], keep["code_id"], strict=True):
+        out.setdefault(seg_id, set()).add(code_id)
+    return out
+
+
+def format_table(table: pd.DataFrame, pooled: dict) -> str:
+    """A plain-text table for the terminal."""
+    shown = table.copy()
+    for col in ("precision", "recall", "f1", "kappa", "alpha"):
+        shown[col] = shown[col].map(lambda v: "  -" if pd.isna(v) else f"{v:.2f}")
+    lines = [shown.to_string(index=False), ""]
+    lines.append("pooled: " + "  ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in pooled.items()))
+    return "\n".join(lines)
+
+
+def to_dict(table: pd.DataFrame, pooled: dict) -> dict:
+    """Per-code and pooled figures as plain data (NaN becomes None)."""
+    def clean(v):
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    return {"per_code": [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")],
+            "pooled": {k: clean(v) for k, v in pooled.items()}}
+
+
+def to_json(table: pd.DataFrame, pooled: dict) -> str:
+    """Per-code and pooled figures as JSON."""
+    return json.dumps(to_dict(table, pooled), indent=2, ensure_ascii=False)

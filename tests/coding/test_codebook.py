@@ -1,0 +1,118 @@
+"""Codebook: the default codebook is valid and original; broken ones fail with line numbers."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.coding.codebook import load_codebook
+from pipeline.errors import CodeerError
+from tests.conftest import CODEBOOK, CORPORA, DEMO_RAW
+from tools.check_seed_overlap import fingerprint_hits, read_fingerprints
+
+runner = CliRunner()
+
+GOOD = """\
+version: 1
+name: Proef
+themes:
+  - id: T1
+    name: Aan tafel
+    color: "#0072B2"
+codes:
+  - id: L1
+    name: Rollen
+    theme: T1
+    definition: Duidelijkheid over wie welke rol heeft.
+    rules:
+      - rol NEAR/5 onduidelijk
+      - '"wie de pen"'
+    examples:
+      - Het was niet duidelijk wie de pen had.
+"""
+
+
+def test_default_codebook_is_valid_and_maps_the_eight_lessons():
+    book, sha = load_codebook(CODEBOOK)
+    assert len(sha) == 64
+    ids = [c.id for c in book.codes]
+    assert ids[:8] == [f"L{i}" for i in range(1, 9)]
+    themes = {t.id: t.name for t in book.themes}
+    for code in book.codes[:8]:
+        expected = "Aan tafel" if int(code.id[1]) <= 4 else "In het etablissement"
+        assert themes[code.theme] == expected
+        assert code.definition and code.examples and code.counter_examples and code.rules
+    assert len(book.background) >= 30
+
+
+@pytest.mark.parametrize("path", [CODEBOOK, *sorted(
+    p for p in DEMO_RAW.iterdir() if p.suffix in (".txt", ".md", ".vtt", ".srt"))],
+    ids=lambda p: p.name)
+def test_no_text_copies_the_seed_note_or_an_evaluation_corpus(path):
+    """No run of 8 words of the codebook or a demo transcript occurs in the seed note or in an
+    evaluation corpus (checked against their stored fingerprints; the texts are not in the
+    repository)."""
+    stored = read_fingerprints()
+    assert len(stored) > 50_000  # the seed note and every corpus text
+    hits = fingerprint_hits(path.read_text(encoding="utf-8", errors="replace"), stored)
+    assert not hits, [h.ngram for h in hits[:5]]
+
+
+def test_fingerprints_catch_a_copied_sentence():
+    """A sentence copied from a corpus text in the repository is caught."""
+    corpus = (CORPORA / "signalen").glob("*.txt")
+    line = next(ln for ln in next(corpus).read_text(encoding="utf-8").splitlines()
+                if len(ln.split()) > 12 and not ln.startswith("#"))
+    text = CODEBOOK.read_text(encoding="utf-8") + "\n  - " + line + "\n"
+    assert fingerprint_hits(text, read_fingerprints())
+
+
+BROKEN = [
+    # (replace this, with this, expected message fragments)
+    ("    definition: Duidelijkheid over wie welke rol heeft.\n", "    definitoin: x\n",
+     ["line 11", "code 'L1' definitoin: unknown key"]),
+    ("      - rol NEAR/5 onduidelijk", "      - rol NEAR/0 onduidelijk",
+     ["line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. Got 0 instead"]),
+    ("    theme: T1\n", "    theme: T9\n",
+     ["line 10: code 'L1' theme: names 'T9', which does not exist"]),
+    ('    color: "#0072B2"', '    color: "blauw"', ["line 6", "theme 'T1' color",
+                                                   "must be a colour like '#0072B2'"]),
+    ("  - id: L1\n", "  - id: L1\n    name: Dubbel\n", ["line 10: key 'name' appears twice"]),
+    ("      - '\"wie de pen\"'", "      - '(wie|wat'", ["rule 2", "without its closing ')'"]),
+    ("    definition: Duidelijkheid over wie welke rol heeft.\n    rules:\n"
+     "      - rol NEAR/5 onduidelijk\n      - '\"wie de pen\"'\n", "    definition: ''\n",
+     ["code 'L1'", "needs a definition or at least one rule"]),
+    ("codes:\n", "codes: [\n", ["YAML syntax error"]),
+]
+
+
+@pytest.mark.parametrize("old, new, fragments", BROKEN)
+def test_broken_codebooks_name_line_and_field(tmp_path, old, new, fragments):
+    assert old in GOOD
+    path = tmp_path / "codebook.yaml"
+    path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(CodeerError) as info:
+        load_codebook(path)
+    message = str(info.value)
+    assert message.startswith("codebook.yaml")
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_duplicate_code_ids(tmp_path):
+    path = tmp_path / "codebook.yaml"
+    second = GOOD[GOOD.index("  - id: L1"):]
+    path.write_text(GOOD + second, encoding="utf-8")
+    with pytest.raises(CodeerError, match="code id 'L1' is used twice"):
+        load_codebook(path)
+
+
+def test_cli_exits_2_without_traceback_on_broken_codebook(tmp_path):
+    path = tmp_path / "codebook.yaml"
+    path.write_text(GOOD.replace("NEAR/5", "NEAR/99"), encoding="utf-8")
+    result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "codebook.yaml line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. " \
+           "Got 99 instead" in result.output

@@ -1,0 +1,551 @@
+"""Export stage: tables agree with the codings, workbook, figures, report, REFI-QDA, privacy."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import config, schema, storage
+from pipeline.coding.codebook import Codebook
+from pipeline.errors import CodeerError
+from pipeline.export import command as export_command
+from pipeline.export import core as export_core
+from pipeline.export import privacy, refiqda, tables, workbook
+from pipeline.ingest import command as ingest
+from tests.conftest import DEMO_RAW
+
+BOOK_DATA = {
+    "name": "Integrerend werken (test)",
+    "themes": [
+        {"id": "T1", "name": "Aan tafel", "color": "#0072B2",
+         "description": "Wat er aan tafel gebeurt."},
+        {"id": "T2", "name": "In het etablissement", "color": "#D55E00"},
+    ],
+    "codes": [
+        {"id": "L1", "name": "Helderheid over rollen", "theme": "T1",
+         "definition": "Wie zit er aan tafel en met welke rol."},
+        {"id": "L2", "name": "Competenties aan tafel", "theme": "T1", "color": "#56B4E9",
+         "definition": "Vaardigheden die de rol vraagt."},
+        {"id": "L5", "name": "Duidelijke opdracht", "theme": "T2",
+         "definition": "Een heldere opdracht en opdrachtgevers."},
+        {"id": "L6", "name": "Thema's op de snijvlakken", "theme": "T2", "color": "#E69F00",
+         "definition": "Werken met thema's die sectoren verbinden."},
+    ],
+}
+BOOK = Codebook.model_validate(BOOK_DATA)
+SPEAKERS = ("Sanne de Wit", "Lotte Vermeulen", "Ahmed El Amrani")
+FIGURES = ("lessen", "code_interview", "cooccurrence", "methods", "themes")
+
+
+def _write_codebook(path: Path) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(BOOK_DATA, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _codings(segments: pd.DataFrame) -> pd.DataFrame:
+    """A dozen codings on respondent segments: every method, two co-occurrences, one reject."""
+    resp = segments[(segments["role"] == "respondent")
+                    & (segments["text"].str.split().str.len() >= 8)]
+    picks = []
+    for doc in ("int02", "int03"):
+        mine = resp[resp["document_id"] == doc]
+        # two segments of one turn first (turn co-occurrence), then four others
+        turn = mine.groupby("turn_index").filter(lambda g: len(g) >= 2)["turn_index"].iloc[0]
+        same = mine[mine["turn_index"] == turn]["segment_id"].tolist()[:2]
+        rest = mine[mine["turn_index"] != turn]["segment_id"].tolist()[:4]
+        picks.append(same + rest)
+    a, b = picks
+    rows = [
+        (a[0], "L1", "both", 0.45, "accepted"), (a[0], "L2", "embedding", 0.30, "auto"),
+        (a[1], "L5", "rule", 0.12, "auto"), (a[2], "L1", "rule", 0.05, "auto"),
+        (a[3], "L2", "embedding", 0.33, "auto"), (a[4], "L6", "human", 1.0, "accepted"),
+        (a[5], "L1", "embedding", 0.28, "rejected"),
+        (b[0], "L5", "both", 0.41, "auto"), (b[1], "L6", "embedding", 0.22, "auto"),
+        (b[2], "L2", "rule", 0.10, "accepted"), (b[3], "L1", "embedding", 0.36, "auto"),
+        (b[3], "L5", "both", 0.50, "auto"),
+    ]
+    return pd.DataFrame(
+        [{"segment_id": s, "code_id": c, "method": m, "score": sc,
+          "evidence": "regel L1: rol" if m in ("rule", "both") else "lijkt op: voorbeeld",
+          "status": st, "codebook_sha256": "0" * 64, "model_id": "test"}
+         for s, c, m, sc, st in rows]
+    )
+
+
+def _themes(out: Path, segments: pd.DataFrame) -> None:
+    resp = segments[segments["role"] == "respondent"].reset_index(drop=True)
+    topics = [i % 4 - 1 for i in range(len(resp))]  # -1, 0, 1, 2
+    themes = pd.DataFrame({"segment_id": resp["segment_id"], "topic": topics,
+                           "probability": 0.8})
+    storage.write_table(themes, out / config.THEMES_FILE, schema.THEMES)
+    doc_of = dict(zip(resp["segment_id"], resp["document_id"], strict=True))
+    rows = []
+    for topic, group in themes.groupby("topic"):
+        docs = sorted({doc_of[s] for s in group["segment_id"]})
+        rows.append({
+            "topic": topic, "label": "(niet ingedeeld)" if topic < 0
+            else f"{topic}_wonen_sanne_wijk", "keywords": ["wonen", "sanne", "energie", "wijk"],
+            "mmr_keywords": ["wonen", "wijk"], "size": len(group), "share": 0.25,
+            "best_code": "L1" if topic != 1 else "L5", "best_code_similarity": 0.81,
+            "emerging": topic == 1, "coded_share": 0.1, "coded_by_code": ["L1:1"],
+            "quote_segment_ids": list(group["segment_id"].head(3)),
+            "interviews": docs, "n_interviews": len(docs),
+        })
+    storage.write_table(pd.DataFrame(rows), out / config.THEME_INFO_FILE, schema.THEME_INFO)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> Path:
+    """int02.txt (I:/R: labels) and int03.vtt (named voices) ingested, with a metadata sheet."""
+    root = tmp_path_factory.mktemp("export")
+    raw = root / "raw"
+    raw.mkdir()
+    shutil.copy(DEMO_RAW / "int02.txt", raw)
+    shutil.copy(DEMO_RAW / "int03.vtt", raw)
+    meta = pd.read_csv(DEMO_RAW / "interviews.csv", dtype=str)
+    meta[meta["interview_id"].isin(["int02", "int03"])].to_csv(raw / "interviews.csv",
+                                                                index=False)
+    out = root / "out"
+    result = ingest.run(raw, out, progress=False)
+    storage.write_table(_codings(result.segments), out / config.CODINGS_FILE, schema.CODINGS)
+    _write_codebook(root / "codebook.yaml")
+    return out
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def exported(ingested, tmp_path_factory) -> tuple[Path, export_core.Export]:
+    """One export with themes, pseudonymisation off."""
+    out = _copy(ingested, tmp_path_factory.mktemp("exported") / "out")
+    _themes(out, storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS))
+    result = export_command.run(out, ingested.parent / "codebook.yaml", pseudonymise=False,
+                        progress=False)
+    return out, result
+
+
+@pytest.fixture
+def quick_figures(monkeypatch):
+    """Skip rendering (seconds per export) in tests that are not about the figures."""
+    from pipeline.export import figures
+
+    def fake(book, tables, counted):
+        names = [n for n in FIGURES if n != "themes" or "themes" in tables]
+        return {n: (b"\x89PNG fake", b"<svg/>") for n in names}
+
+    monkeypatch.setattr(figures, "build_figures", fake)
+
+
+def _read(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / config.TABLES_DIR / f"{name}.csv", encoding="utf-8")
+
+
+def _counted(out: Path) -> pd.DataFrame:
+    codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
+    segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
+    kept = codings[codings["status"] != "rejected"]
+    return kept.merge(segments[["segment_id", "document_id", "turn_index"]], on="segment_id")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_every_table_has_its_columns_in_order(exported):
+    out, result = exported
+    assert list(result.tables) == list(tables.TABLES)
+    for name in tables.TABLES:
+        df = _read(out, name)
+        assert list(df.columns) == tables.columns(name), name
+        assert len(df), name
+
+
+def test_code_document_counts_agree_with_codings(exported):
+    out, _ = exported
+    kept = _counted(out)
+    cd = _read(out, "code_document")
+    assert len(cd) == len(BOOK.codes) * 2  # every code x interview, zeros included
+    assert cd["n_segments"].sum() == len(kept) == 11  # the rejected one left out
+    got = cd.groupby(["code_id", "document_id"])["n_segments"].sum()
+    want = kept.groupby(["code_id", "document_id"]).size()
+    assert got[got > 0].sort_index().to_dict() == want.sort_index().to_dict()
+    segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
+    resp = (segments["role"] == "respondent").groupby(segments["document_id"]).sum()
+    for row in cd.itertuples():
+        assert row.respondent_segments == resp[row.document_id]
+        assert row.share == pytest.approx(row.n_segments / row.respondent_segments, abs=1e-4)
+
+
+def test_code_department_sums_per_grouping(exported):
+    out, _ = exported
+    kept = _counted(out)
+    cdep = _read(out, "code_department")
+    assert set(cdep["grouping"]) == {"department", "cluster", "respondent_function"}
+    for grouping, part in cdep.groupby("grouping"):
+        assert part["n_segments"].sum() == len(kept), grouping
+        per_code = part.groupby("code_id")["n_segments"].sum().to_dict()
+        want = kept.groupby("code_id").size().to_dict()
+        assert {k: v for k, v in per_code.items() if v} == want
+    # int02 and int03 share a cluster: one group with both interviews
+    cluster = cdep[cdep["grouping"] == "cluster"]
+    assert set(cluster["group"]) == {"Stadsontwikkeling"}
+    assert set(cluster["interviews_in_group"]) == {2}
+
+
+def test_cooccurrence_tables(exported):
+    out, _ = exported
+    kept = _counted(out)
+    seg = _read(out, "cooccurrence_segment")
+    turn = _read(out, "cooccurrence_turn")
+    assert len(seg) == len(turn) == len(BOOK.codes) ** 2
+    m = seg.pivot(index="code_id_a", columns="code_id_b", values="n_segments")
+    assert (m.values == m.values.T).all()
+    for code, n in kept.groupby("code_id")["segment_id"].nunique().items():
+        assert m.loc[code, code] == n
+    assert m.loc["L1", "L2"] == 1  # a[0] carries L1 and L2 (L1 accepted, L2 auto)
+    assert m.loc["L1", "L5"] == 1  # b[3] carries L1 and L5
+    t = turn.pivot(index="code_id_a", columns="code_id_b", values="n_turns")
+    turns = kept.assign(unit=kept["document_id"] + kept["turn_index"].astype(str))
+    for code, n in turns.groupby("code_id")["unit"].nunique().items():
+        assert t.loc[code, code] == n
+    # a[0] (L1, L2) and a[1] (L5) are in one turn: L1-L5 together in a turn, not a segment
+    assert t.loc["L2", "L5"] >= 1 and m.loc["L2", "L5"] == 0
+
+
+def test_excerpts_keep_rejected_with_status_and_context(exported):
+    out, _ = exported
+    codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
+    ex = _read(out, "excerpts")
+    assert len(ex) == len(codings)
+    assert (ex["status"] == "rejected").sum() == 1
+    assert set(ex["method"]) == {"rule", "embedding", "both", "human"}
+    assert ex["theme"].isin(["Aan tafel", "In het etablissement"]).all()
+    assert ex["department"].notna().all() and ex["respondent_function"].notna().all()
+    for row in ex.itertuples():
+        assert f"»{row.text}«" in row.text_in_context
+        assert len(row.text_in_context) > len(row.text) + 2  # some context around it
+    # context from another turn is marked with the role, never the speaker's name
+    assert ex["text_in_context"].str.contains(r"\[(?:interviewer|respondent)\]").any()
+
+
+def test_interviews_table(exported):
+    out, _ = exported
+    iv = _read(out, "interviews")
+    kept = _counted(out)
+    assert list(iv["document_id"]) == ["int02", "int03"]
+    assert iv["coded_segments"].sum() == kept["segment_id"].nunique()
+    assert "interviewer" not in iv.columns
+
+
+# --------------------------------------------------------------------------- workbook, figures
+
+
+def test_workbook_has_every_sheet_and_explains_every_column(exported):
+    from openpyxl import load_workbook
+
+    out, _ = exported
+    wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
+    assert wb.sheetnames == [workbook.NOTES_SHEET, *tables.TABLES]
+    notes = [tuple(r) for r in wb[workbook.NOTES_SHEET].iter_rows(min_row=2, values_only=True)]
+    explained = {(sheet, col) for sheet, col, text in notes if col and text}
+    for name in tables.TABLES:
+        header = next(wb[name].iter_rows(max_row=1, values_only=True))
+        assert list(header) == tables.columns(name)
+        assert {(name, c) for c in header} <= explained, name
+    rows = list(wb["code_document"].iter_rows(min_row=2, values_only=True))
+    assert sum(r[4] for r in rows) == 11
+
+
+def test_every_figure_as_png_300_dpi_and_svg(exported):
+    out, result = exported
+    assert list(result.figures) == list(FIGURES)
+    for name in FIGURES:
+        png = (out / config.FIGURES_DIR / f"{name}.png").read_bytes()
+        svg = (out / config.FIGURES_DIR / f"{name}.svg").read_text(encoding="utf-8")
+        assert png.startswith(b"\x89PNG")
+        width = struct.unpack(">I", png[16:20])[0]
+        assert width == pytest.approx(16 / 2.54 * 300, abs=3)  # 16 cm at 300 dpi
+        assert "<svg" in svg
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_report_has_a_section_per_theme_and_code_with_quotes(exported):
+    out, _ = exported
+    md = (out / config.REPORT_MD).read_text(encoding="utf-8")
+    kept = _counted(out)
+    for theme in BOOK.themes:
+        assert f"\n## {theme.name}\n" in md
+    sections = re.split(r"\n(?=### )", md)
+    for code in BOOK.codes:
+        body = next(s for s in sections if s.startswith(f"### {code.id} "))
+        n = int((kept["code_id"] == code.id).sum())
+        assert f"**{n} segment" in body
+        assert body.count("> „") >= 1  # at least one quote
+        assert "— *int0" in body
+    assert "## Opkomende thema's" in md and "### Thema 1:" in md
+    assert "](figures/lessen.png)" in md
+    assert "Methode" in md and "2 interviews" in md
+
+
+def test_report_quotes_prefer_accepted_both(exported):
+    out, result = exported
+    ex = result.tables["excerpts"]
+    best = ex[(ex["code_id"] == "L1") & (ex["status"] == "accepted")]["text"].iloc[0]
+    md = (out / config.REPORT_MD).read_text(encoding="utf-8")
+    l1 = md.split("### L1 ")[1].split("\n### ")[0]
+    first = l1.split("> „")[1].split("”")[0]
+    # The quote is the passage the coder saw: the coded segment with its neighbours.
+    assert best[:30].replace("*", "\\*").replace("_", "\\_") in first
+    rejected = ex[ex["status"] == "rejected"]["passage"].iloc[0]
+    assert rejected[:40] not in md
+
+
+def test_html_report_is_self_contained(exported):
+    out, _ = exported
+    page = (out / config.REPORT_HTML).read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and 'lang="nl"' in page
+    assert 'src="figures/' not in page
+    assert page.count('src="data:image/png;base64,') == len(FIGURES)
+    assert "<h2>Aan tafel</h2>" in page
+
+
+# --------------------------------------------------------------------------- REFI-QDA
+
+
+def test_refi_qda_files_validate(exported):
+    out, _ = exported
+    with zipfile.ZipFile(out / refiqda.PROJECT_FILE) as zf:
+        qde = zf.read("project.qde")
+    assert refiqda.validate(qde, "project") == []
+    assert refiqda.validate((out / refiqda.CODEBOOK_FILE).read_bytes(), "codebook") == []
+    back = refiqda.read_project((out / refiqda.PROJECT_FILE).read_bytes())
+    assert len(back) == 11  # rejected coding left out
+    assert b"interviewer" not in qde.split(b"<Sources")[0].split(b"<Variables")[-1]
+
+
+# --------------------------------------------------------------------------- without themes
+
+
+def test_without_themes_tables_are_left_out_with_a_note(exported, tmp_path, quick_figures):
+    from openpyxl import load_workbook
+
+    out = _copy(exported[0], tmp_path / "out")
+    (out / config.THEME_INFO_FILE).unlink()
+    book = _write_codebook(tmp_path / "codebook.yaml")
+    result = export_command.run(out, book, pseudonymise=False, progress=False)
+    assert "themes" not in result.tables and "themes" not in result.figures
+    assert not (out / config.TABLES_DIR / "themes.csv").exists()  # stale file removed
+    assert not (out / config.FIGURES_DIR / "themes.png").exists()
+    wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
+    assert "themes" not in wb.sheetnames
+    notes = " ".join(str(r[2]) for r in wb[workbook.NOTES_SHEET].iter_rows(values_only=True))
+    assert "codeer themes" in notes
+    md = (out / config.REPORT_MD).read_text(encoding="utf-8")
+    assert "## Opkomende thema's" in md and "niet gedraaid" in md
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_no_codings_names_codeer_code(ingested, tmp_path, quick_figures):
+    out = _copy(ingested, tmp_path / "out")
+    (out / config.CODINGS_FILE).unlink()
+    with pytest.raises(CodeerError, match="codeer code"):
+        export_command.run(out, ingested.parent / "codebook.yaml", pseudonymise=False,
+                           progress=False)
+
+
+def test_codes_outside_the_codebook_are_refused(ingested, tmp_path, quick_figures):
+    out = _copy(ingested, tmp_path / "out")
+    book = dict(BOOK_DATA, codes=BOOK_DATA["codes"][:2])
+    import yaml
+
+    (tmp_path / "small.yaml").write_text(yaml.safe_dump(book), encoding="utf-8")
+    with pytest.raises(CodeerError, match="not in the codebook"):
+        export_command.run(out, tmp_path / "small.yaml", pseudonymise=False, progress=False)
+
+
+def test_unwritable_target_leaves_earlier_export_intact(exported, tmp_path, quick_figures):
+    out = _copy(exported[0], tmp_path / "out")
+    book = _write_codebook(tmp_path / "codebook.yaml")
+    # A folder where the report should go: the rename onto it fails, like a locked file.
+    (out / config.REPORT_HTML).unlink()
+    (out / config.REPORT_HTML).mkdir()
+    (out / config.REPORT_HTML / "keep.txt").write_text("earlier", encoding="utf-8")
+    tables = {p: p.stat().st_ino for p in (out / config.TABLES_DIR).glob("*.csv")}
+    qdpx = (out / refiqda.PROJECT_FILE).stat().st_ino
+    with pytest.raises(CodeerError, match=r"report\.html") as err:
+        export_command.run(out, book, pseudonymise=False, progress=False)
+    assert "earlier version was left intact" in err.value.message
+    assert (out / config.REPORT_HTML / "keep.txt").read_text(encoding="utf-8") == "earlier"
+    # files due after the failing one were not replaced (same inode), nor were the REFI files
+    assert {p: p.stat().st_ino for p in tables} == tables
+    assert (out / refiqda.PROJECT_FILE).stat().st_ino == qdpx
+    assert not [p for p in out.rglob("*.tmp")], "temporary files left behind"
+
+
+def test_locked_workbook_stops_before_anything_is_replaced(exported, tmp_path, quick_figures):
+    out = _copy(exported[0], tmp_path / "out")
+    book = _write_codebook(tmp_path / "codebook.yaml")
+    (out / config.TABLES_DIR / "excerpts.csv").write_text("earlier\n", encoding="utf-8")
+    (out / config.WORKBOOK_FILE).unlink()
+    (out / config.WORKBOOK_FILE).mkdir()
+    (out / config.WORKBOOK_FILE / "x").write_text("x", encoding="utf-8")
+    before = {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(CodeerError, match=r"codeer\.xlsx"):
+        export_command.run(out, book, pseudonymise=False, progress=False)
+    assert (out / config.TABLES_DIR / "excerpts.csv").read_text(encoding="utf-8") == "earlier\n"
+    assert {p: p.stat().st_ino for p in out.rglob("*") if p.is_file()} == before
+
+
+# --------------------------------------------------------------------------- names
+
+
+def test_extra_names_are_speaker_names_and_interviewers_not_roles(ingested):
+    documents = storage.read_table(ingested / config.DOCUMENTS_FILE, schema.DOCUMENTS)
+    segments = storage.read_table(ingested / config.SEGMENTS_FILE, schema.SEGMENTS)
+    names = privacy.extra_names(documents, segments)
+    assert {"Sanne de Wit", "Lotte Vermeulen", "Ahmed El Amrani"} <= set(names)
+    assert not {"I", "R", "Interviewer", "Respondent", ""} & set(names)
+    both = pd.DataFrame({"interviewer": ["Lotte Vermeulen;Ahmed El Amrani"]})
+    assert privacy.interviewer_names(both) == ["Lotte Vermeulen", "Ahmed El Amrani"]
+    labels = pd.DataFrame({"speaker": ["Spreker 2", "De voorzitter", "Jan (VVD)", "R", "I"]})
+    assert privacy.speaker_names(labels) == ["Jan (VVD)", "Jan"]
+
+
+@dataclass
+class StubPseudonymiser:
+    """Replaces the given names by placeholders of another length, with exact offset maps."""
+
+    names: tuple[str, ...]
+    enabled: bool = True
+    found: dict[str, str] = field(default_factory=dict)
+
+    def _sub(self, text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
+        pattern = re.compile("|".join(re.escape(n) for n in self.names))
+        parts, spans, pos, new = [], [], 0, 0
+        for m in pattern.finditer(text):
+            ph = self.found.setdefault(m.group(), f"[PERSOON-{len(self.found) + 1}]")
+            parts.append(text[pos:m.start()])
+            new += m.start() - pos
+            spans.append((m.start(), m.end(), new, new + len(ph)))
+            parts.append(ph)
+            new += len(ph)
+            pos = m.end()
+        parts.append(text[pos:])
+        return "".join(parts), spans
+
+    def documents(self, texts):
+        from pipeline.export.pseudonymise import PseudoDoc
+
+        return {k: PseudoDoc(*self._sub(v)) for k, v in texts.items()}
+
+    def text(self, text):
+        return self._sub(text)[0]
+
+    def key_table(self):
+        return pd.DataFrame({"placeholder": list(self.found.values()),
+                             "original": list(self.found), "category": "PERSOON",
+                             "occurrences": 1})
+
+    def originals(self):
+        return set(self.found)
+
+
+def test_pseudonymised_excerpts_and_refi_sources_follow_the_offset_map(ingested, quick_figures):
+    documents = storage.read_table(ingested / config.DOCUMENTS_FILE, schema.DOCUMENTS)
+    segments = storage.read_table(ingested / config.SEGMENTS_FILE, schema.SEGMENTS)
+    codings = storage.read_table(ingested / config.CODINGS_FILE, schema.CODINGS)
+    # Code a segment right after a name, so offsets after a replacement are exercised.
+    named = segments[segments["text"].str.contains("Sanne|Hans", regex=True)]
+    extra = pd.DataFrame([{**codings.iloc[0].to_dict(), "segment_id": named["segment_id"].iloc[0]}])
+    codings = pd.concat([codings, extra], ignore_index=True)
+    stub = StubPseudonymiser(("Sanne de Wit", "Lotte Vermeulen", "Hans Verbeek", "Hans"))
+    result = export_core.build_export(documents, segments, codings, BOOK, stub)
+    ex = result.tables["excerpts"]
+    for row in ex.itertuples():
+        original = segments.loc[segments["segment_id"] == row.segment_id, "text"].iloc[0]
+        assert row.text == stub.text(original).strip()
+    back = refiqda.read_project(result.project)
+    kept = ex[ex["status"] != "rejected"]
+    assert sorted(b["text"].strip() for b in back) == sorted(kept["text"])
+    with zipfile.ZipFile(io.BytesIO(result.project)) as zf:
+        sources = [zf.read(n).decode() for n in zf.namelist() if n.startswith("sources/")]
+    assert all(n not in s for s in sources for n in stub.names)
+    assert "[PERSOON-1]" in "".join(sources)
+    assert list(result.key.columns) == list(privacy.KEY_COLUMNS)
+
+
+# --------------------------------------------------------------------------- real pseudonymiser
+
+
+def _exported_texts(out: Path) -> dict[str, str]:
+    from openpyxl import load_workbook
+
+    texts = {str(p): p.read_text(encoding="utf-8")
+             for p in [*(out / config.TABLES_DIR).glob("*.csv"), out / config.REPORT_MD,
+                       out / config.REPORT_HTML]}
+    wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
+    for ws in wb:
+        texts[f"xlsx:{ws.title}"] = "\n".join(
+            str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None)
+    with zipfile.ZipFile(out / refiqda.PROJECT_FILE) as zf:
+        for name in zf.namelist():
+            texts[f"qdpx:{name}"] = zf.read(name).decode("utf-8")
+    texts["qdc"] = (out / refiqda.CODEBOOK_FILE).read_text(encoding="utf-8")
+    return texts
+
+
+@pytest.mark.slow
+def test_real_pseudonymisation_leaves_no_original_in_any_export(ingested, tmp_path,
+                                                               quick_figures):
+    out = _copy(ingested, tmp_path / "out")
+    _themes(out, storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS))
+    book = _write_codebook(tmp_path / "codebook.yaml")
+    result = export_command.run(out, book, pseudonymise=True, progress=False)
+    key_path = out / config.PRIVATE_DIR / config.KEY_FILE
+    key = pd.read_csv(key_path, dtype=str)
+    assert list(key.columns) == list(privacy.KEY_COLUMNS) and len(key) >= 3
+    assert result.key is not None
+    originals = set(key["original"]) | set(SPEAKERS) | {"Sanne", "Lotte Vermeulen"}
+    texts = _exported_texts(out)
+    leaks = []
+    for where, text in texts.items():
+        assert config.KEY_FILE not in text, where
+        for original in originals:
+            if re.search(rf"(?<!\w){re.escape(original)}(?!\w)", text):
+                leaks.append((where, original))
+    assert leaks == []
+    assert "[PERSOON-" in texts[str(out / config.TABLES_DIR / "excerpts.csv")]
+    # theme keywords are lemmas: a lower-case name in them is replaced too
+    themes = _read(out, "themes")
+    assert not themes["label"].str.contains("sanne", case=False).any()
+    assert not themes["keywords"].str.contains("sanne", case=False).any()
+    assert themes["keywords"].str.contains(r"\[PERSOON-\d+\]").all()
+    with zipfile.ZipFile(out / refiqda.PROJECT_FILE) as zf:
+        assert refiqda.validate(zf.read("project.qde"), "project") == []
+    # the date metadata is pseudonymised, functions and departments stay
+    iv = _read(out, "interviews")
+    assert list(iv["department"]) == ["Duurzaamheid", "Ruimte, Wonen en Milieu"]
+    assert "2022-03-22" not in texts["qdpx:project.qde"]
+
+    # --no-pseudonymise: no key table written by that run, and names come back
+    key_path.unlink()
+    export_command.run(out, book, pseudonymise=False, progress=False)
+    assert not key_path.exists()
+    assert "Sanne de Wit" in _exported_texts(out)["qdpx:project.qde"] + "".join(
+        t for w, t in _exported_texts(out).items() if w.startswith("qdpx:sources"))
