@@ -12,12 +12,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pipeline import config
 from pipeline.errors import CodeerError
+from pipeline.vocab import Backend, Choice, CodeScope, Decision, Stage, ThemeScope, Unit
 
 app = typer.Typer(
     name="codeer",
@@ -29,33 +30,65 @@ app = typer.Typer(
 )
 log = logging.getLogger("codeer")
 
+def _choice(enum: type[Choice], *names: str, help: str) -> Any:
+    """A typer option whose values are the members of ``enum``, with errors in codeer's words."""
+    def parse(value: object) -> Choice:
+        if isinstance(value, enum):
+            return value
+        try:
+            return enum(str(value))
+        except ValueError:
+            raise typer.BadParameter(f"{names[0]} must be one of {', '.join(enum.values())}. "
+                                     f"Got '{value}' instead.") from None
+
+    return typer.Option(*names, parser=parse, metavar="<" + "|".join(enum.values()) + ">",
+                        help=help)
+
+
 RawOpt = Annotated[Path, typer.Option("--raw", help="Folder with transcripts and interviews.csv.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for all outputs.")]
 CodebookOpt = Annotated[Path, typer.Option("--codebook", help="Codebook YAML file.")]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat input warnings as errors.")]
-UnitOpt = Annotated[str, typer.Option("--unit", help="Segment unit: 'sentence' or 'turn'.")]
+UnitOpt = Annotated[Unit, _choice(Unit, "--unit", help="What a segment is: a sentence or a turn.")]
 PatternOpt = Annotated[
     list[str] | None,
     typer.Option("--speaker-pattern", help="Extra speaker-label regex with a (?P<name>...) group."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 BackendOpt = Annotated[
-    str | None,
-    typer.Option("--backend", help="Embedding backend: 'torch' or 'onnx' (ONNX Runtime, same "
-                 "vectors, faster start). Default: $CODEER_BACKEND, else torch."),
+    Backend | None,
+    _choice(Backend, "--backend", help="How the embedding model runs (onnx: same vectors, faster "
+                 "start). Default: $CODEER_BACKEND, else torch."),
 ]
-
-
-def _use_backend(backend: str | None) -> None:
-    """Make ``--backend`` the backend of every stage in this process (via CODEER_BACKEND)."""
-    if backend is not None:
-        os.environ["CODEER_BACKEND"] = backend
-    config.embed_backend()  # validates the value, also one from the environment
+CodeScopeOpt = Annotated[
+    CodeScope | None,
+    _choice(CodeScope, "--scope", help="Segments to code: respondent segments, or all spoken "
+                 "segments (interviewers too). Default: the codebook's defaults.scope."),
+]
+ThemeScopeOpt = Annotated[
+    ThemeScope,
+    _choice(ThemeScope, "--scope", help="Respondent segments to cluster: all of them, or only "
+            "those without a code."),
+]
 PseudoOpt = Annotated[
     bool,
     typer.Option("--pseudonymise/--no-pseudonymise",
                  help="Replace names, places and dates in every exported text."),
 ]
+
+
+class Metric(Choice):
+    """What ``codeer calibrate`` maximises."""
+
+    F1 = "f1"
+    KAPPA = "kappa"
+
+
+def _use_backend(backend: Backend | None) -> None:
+    """Make ``--backend`` the backend of every stage in this process (via CODEER_BACKEND)."""
+    if backend is not None:
+        os.environ["CODEER_BACKEND"] = backend.value
+    config.embed_backend()  # validates the value, also one from the environment
 
 
 class _Formatter(logging.Formatter):
@@ -125,7 +158,7 @@ def ingest(
     """Read transcripts (txt, md, docx, odt, vtt, srt) into documents and segments."""
     from pipeline.ingest import command as stage
 
-    stage.run(raw, out, unit, tuple(speaker_pattern or ()), strict, progress=not quiet)
+    stage.run(raw, out, unit.value, tuple(speaker_pattern or ()), strict, progress=not quiet)
 
 
 @app.command()
@@ -136,24 +169,23 @@ def run(
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     strict: StrictOpt = False,
     pseudonymise: PseudoOpt = True,
-    until: Annotated[str, typer.Option(
-        "--until", help="Last stage to run: ingest, code, themes or export.")] = "export",
+    until: Annotated[Stage, _choice(Stage, "--until", help="Last stage to run.")] = Stage.EXPORT,
+    unit: UnitOpt = config.DEFAULT_UNIT,
+    speaker_pattern: PatternOpt = None,
     backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run every stage: ingest, code, themes, export (in one process: one model load)."""
     _use_backend(backend)
-    stages = ("ingest", "code", "themes", "export")
-    if until not in stages:
-        raise CodeerError(f"--until must be one of {', '.join(stages)}. Got '{until}' instead.")
-    last = stages.index(until)
+    last = list(Stage).index(until)
     from pipeline.coding import command as code_stage
     from pipeline.coding.codebook import load_codebook
     from pipeline.ingest import command as ingest_stage
 
     if last >= 1:
         load_codebook(codebook)  # a broken codebook stops the run before any work
-    ingest_stage.run(raw, out, strict=strict, progress=not quiet)
+    ingest_stage.run(raw, out, unit.value, tuple(speaker_pattern or ()), strict,
+                     progress=not quiet)
     if last >= 1:
         code_stage.run(out, codebook, progress=not quiet)
     if last >= 2:
@@ -188,9 +220,7 @@ def code(
         str | None, typer.Option("--model", help="Sentence-transformers model name or folder.")
     ] = None,
     rules_only: Annotated[bool, typer.Option("--rules-only", help="Skip embeddings.")] = False,
-    scope: Annotated[
-        str | None, typer.Option("--scope", help="'respondent' (default) or 'all' segments.")
-    ] = None,
+    scope: CodeScopeOpt = None,
     backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -198,7 +228,8 @@ def code(
     from pipeline.coding import command as stage
 
     _use_backend(backend)
-    stage.run(out, codebook, model, rules_only, scope, progress=not quiet)
+    stage.run(out, codebook, model, rules_only, scope.value if scope else None,
+              progress=not quiet)
 
 
 @app.command()
@@ -215,19 +246,21 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Agreement with a gold file or the review log: P, R, F1, kappa, alpha per code."""
-    from pipeline.review import agreement as stage
+    from pipeline.review import agreement
+    from pipeline.review import command as stage
 
     if (gold is None) == (not reviews):
-        raise CodeerError("Pass either --gold FILE or --reviews.")
+        raise CodeerError("evaluate must get either --gold FILE or --reviews. Got "
+                          f"{'both' if gold is not None else 'neither'} instead.")
     if gold is not None:
-        results = {"auto_vs_gold": stage.run(out, gold, codebook)}
+        results = {"auto_vs_gold": stage.evaluate(out, gold, codebook)}
     else:
-        results = stage.run_reviews(out, codebook)
+        results = stage.evaluate_reviews(out, codebook)
     for name, (table, pooled) in results.items():
         if as_json:
-            typer.echo(stage.to_json(table, pooled))
+            typer.echo(agreement.to_json(table, pooled))
         else:
-            typer.echo(f"== {name}\n{stage.format_table(table, pooled)}\n")
+            typer.echo(f"== {name}\n{agreement.format_table(table, pooled)}\n")
 
 
 @app.command()
@@ -235,14 +268,15 @@ def evaluate(
 def calibrate(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
-    metric: Annotated[str, typer.Option("--metric", help="'f1' or 'kappa'.")] = "f1",
+    metric: Annotated[Metric, _choice(Metric, "--metric", help="What the thresholds maximise.")
+                      ] = Metric.F1,
     backend: BackendOpt = None,
 ) -> None:
     """Choose per-code thresholds from the review log into OUT/calibration.yaml."""
-    from pipeline.review import calibrate as stage
+    from pipeline.review import command as stage
 
     _use_backend(backend)
-    stage.run(out, codebook, metric)
+    stage.calibrate(out, codebook, metric.value)
 
 
 @app.command()
@@ -250,7 +284,7 @@ def calibrate(
 def review(
     segment: Annotated[str, typer.Option("--segment", help="segment_id")],
     code_id: Annotated[str, typer.Option("--code", help="code id, e.g. L3")],
-    decision: Annotated[str, typer.Option("--decision", help="accept, reject or add")],
+    decision: Annotated[Decision, _choice(Decision, "--decision", help="What you decided.")],
     reviewer: Annotated[str, typer.Option("--reviewer", help="your name or initials")],
     note: Annotated[str, typer.Option("--note")] = "",
     out: OutOpt = config.OUT_DIR,
@@ -264,8 +298,8 @@ def review(
     if code_id not in {c.id for c in book.codes}:
         raise CodeerError(f"--code must be one of {[c.id for c in book.codes]}. Got "
                           f"'{code_id}' instead.")
-    stage.record(out, segment, code_id, decision, reviewer, note)
-    log.info("review: %s %s on %s by %s -> %s", decision, code_id, segment, reviewer,
+    stage.record(out, segment, code_id, decision.value, reviewer, note)
+    log.info("review: %s %s on %s by %s -> %s", decision.value, code_id, segment, reviewer,
              out / config.REVIEWS_FILE)
 
 
@@ -274,9 +308,7 @@ def review(
 def themes(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
-    scope: Annotated[
-        str, typer.Option("--scope", help="'all' respondent segments or only 'uncoded' ones.")
-    ] = "all",
+    scope: ThemeScopeOpt = ThemeScope.RESPONDENT,
     backend: BackendOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -284,7 +316,7 @@ def themes(
     from pipeline.themes import command as stage
 
     _use_backend(backend)
-    stage.run(out, codebook, scope, progress=not quiet)
+    stage.run(out, codebook, scope.value, progress=not quiet)
 
 
 @app.command()

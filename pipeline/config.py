@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pipeline.vocab import Backend, Unit
+
 # Default folders, relative to the working directory (the repository root for `make`).
 RAW_DIR = Path("data/raw")
 OUT_DIR = Path("data/coded")
@@ -37,8 +39,8 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".docx", ".odt", ".vtt", ".srt")
 # Files in RAW that are documentation, not transcripts.
 IGNORED_RAW_FILES = ("README.md", "README.txt", "LICENSE", "SOURCES.md")
 
-# Segmentation unit: "sentence" (default) or "turn".
-DEFAULT_UNIT = "sentence"
+# Segmentation unit (see pipeline.vocab.Unit).
+DEFAULT_UNIT = Unit.SENTENCE
 
 # Embedding model: the rebuilt multilingual-e5-small folder (see pipeline.models).
 # Texts per forward pass. Measured on 640 context windows of the x4 bench corpus (2 cores,
@@ -61,8 +63,8 @@ def cache_dir(out: Path) -> Path:
 # How the embedding model runs: "torch" (sentence-transformers) or "onnx" (ONNX Runtime on the
 # model's ONNX export, built by `codeer models`). Chosen per machine, not per analysis: the
 # environment variable CODEER_BACKEND or `--backend` on run/code/themes.
-BACKENDS = ("torch", "onnx")
-DEFAULT_BACKEND = "torch"
+BACKENDS = Backend.values()
+DEFAULT_BACKEND = Backend.TORCH.value
 
 
 def embed_backend() -> str:

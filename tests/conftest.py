@@ -59,7 +59,7 @@ def fake_embedder(monkeypatch):
     monkeypatch.setattr(runtime, "load_model", lambda name=None, backend=None: FakeModel())
     monkeypatch.setattr(
         runtime, "encode",
-        lambda model, texts, kind="passage", batch_size=32, show_progress=False:
+        lambda model, texts, kind="query", batch_size=32, show_progress=False:
         fake_vectors(list(texts)),
     )
     monkeypatch.setattr(cache, "model_key", lambda name=None, backend=None: "fake-bow")

@@ -13,7 +13,7 @@ Usage::
 
     python tools/make_demo_data.py                  # (re)write data/raw/
     python tools/make_demo_data.py --check          # parse outputs back, print a table
-    python tools/make_demo_data.py --check --seed /work/shared/seed/<note>.txt
+    python tools/make_demo_data.py --check --seed PATH/TO/seed-note.txt
                                                     # ... plus the 8-gram overlap check
 
 ``data/raw/`` is immutable input for the pipeline: change the sources here and regenerate,

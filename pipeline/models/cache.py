@@ -69,9 +69,12 @@ class EmbeddingCache:
                 log.warning("embedding cache %s is unreadable (%s); it will be rebuilt.",
                             self.path, exc)
 
-    def encode(self, texts: list[str], kind: str = "passage", progress: bool = False,
+    def encode(self, texts: list[str], kind: str = "query", progress: bool = False,
                batch_size: int | None = None) -> np.ndarray:
-        """Return one L2-normalised float32 vector per text, embedding only cache misses."""
+        """Return one L2-normalised float32 vector per text, embedding only cache misses.
+
+        ``kind`` is the E5 prompt, part of the cache key (see :func:`runtime.encode`).
+        """
         keys = [_text_key(kind, t) for t in texts]
         missing = {k for k in keys if k not in self._vectors}
         self.hits += sum(1 for k in keys if k not in missing)

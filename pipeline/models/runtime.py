@@ -307,11 +307,11 @@ def model_id(model: SentenceTransformer) -> str:
 def encode(
     model: SentenceTransformer,
     texts: list[str],
-    kind: str = "passage",
+    kind: str = "query",
     batch_size: int = 16,
     show_progress: bool = False,
 ) -> np.ndarray:
-    """Embed texts with the E5 ``query: `` / ``passage: `` prompt.
+    """Embed texts with an E5 prompt (``query: `` or ``passage: ``).
 
     sentence-transformers sorts the inputs by length (longest first) before batching and
     restores the input order afterwards, so padding waste stays small.
@@ -319,8 +319,9 @@ def encode(
     Args:
         model: A model returned by :func:`load_model`.
         texts: The texts to embed.
-        kind: ``"passage"`` for text units to be coded/clustered, ``"query"`` for short
-            search-like texts (code labels, descriptions).
+        kind: The E5 prompt. codeer embeds segments and codebook texts alike with
+            ``"query"`` (symmetric similarity; :data:`pipeline.coding.prototypes.KIND`);
+            ``"passage"`` is the other side of E5's asymmetric retrieval, unused by codeer.
         batch_size: Texts per forward pass.
         show_progress: Show a progress bar.
 
@@ -331,7 +332,7 @@ def encode(
         ValueError: If ``kind`` is not ``"query"`` or ``"passage"``.
     """
     if kind not in PROMPTS:
-        raise ValueError(f"kind must be 'query' or 'passage', not {kind!r}")
+        raise ValueError(f"kind must be 'query' or 'passage'. Got {kind!r} instead.")
     texts = list(texts)
     if not texts:
         dim_fn = getattr(model, "get_embedding_dimension", None)

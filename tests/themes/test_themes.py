@@ -64,7 +64,7 @@ from tests.conftest import FakeModel, fake_vectors
 from pipeline.models import cache, runtime
 from pipeline.themes import command
 runtime.load_model = lambda name=None, backend=None: FakeModel()
-runtime.encode = lambda model, texts, kind="passage", batch_size=32, show_progress=False: \\
+runtime.encode = lambda model, texts, kind="query", batch_size=32, show_progress=False: \\
     fake_vectors(list(texts))
 cache.model_key = lambda name=None, backend=None: "fake-bow"
 command.run(Path(sys.argv[1]), codebook=Path(sys.argv[2]), progress=False)
