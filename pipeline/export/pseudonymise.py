@@ -9,14 +9,15 @@ Replacements are placeholders in deduce's Dutch style, numbered per category: ``
 How it works (:class:`Pseudonymiser`):
 
 1. Every document of the batch goes through deduce (curly quotes read as straight ones, so
-   "’s-Hertogenbosch" is known too). The raw spans are cleaned (see the policy below), split
+   "’s-Hertogenbosch" is known too), extended through its own extension points
+   (:func:`configure_deduce`): function words in its whitelist, and docdeid annotators for the
+   extra names from the metadata and for the dates deduce misses. The raw spans are cleaned (see the policy below), split
    at a sentence end ("de Vries. De Vries"), merged where one name was cut in two ("Jan" +
    "de Vries"), and a surname that starts with an interfix takes the capitalised word before
    it as its first name when deduce did not know it ("was Raph de Rooij"). Every cleaned name,
    place and institution is remembered, and so is the surname of every full person name.
-2. Every document is scanned again for (a) the extra names from the metadata, (b) dates deduce
-   misses and (c) every remembered name, place, institution or surname, written exactly as it
-   was found anywhere in the batch ("propagation": if deduce tags "Careyn" or "Rik Grashoff"
+2. Every document is scanned again for every remembered name, place, institution or
+   surname, written exactly as it was found anywhere in the batch ("propagation": if deduce tags "Careyn" or "Rik Grashoff"
    once, "Careyn" and "Grashoff" are replaced in every sentence of every document, also where
    deduce's context rules missed them).
 3. Overlapping spans are merged into one replacement (the extra name, else the longest span,
@@ -83,7 +84,7 @@ import bisect
 import gc
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -98,8 +99,9 @@ log = logging.getLogger("codeer")
 #: Words and phrases that are never replaced when deduce tags them (case-insensitive, whole
 #: words; commas in phrases are ignored). Functions, departments, public bodies, and ordinary
 #: words that deduce tagged as surnames in real Dutch policy talk and interviews.
-KEEP_TERMS: tuple[str, ...] = (
-    # functions and roles (the analytic unit: they must stay)
+#: Functions and roles: the analytic unit, never a name. Besides being kept, they go into
+#: deduce's own whitelist (:func:`configure_deduce`), so its name patterns never start there.
+FUNCTION_TERMS: tuple[str, ...] = (
     "wethouder", "wethouders", "burgemeester", "gemeenteraad", "raad", "raadslid", "raadsleden",
     "gemeentesecretaris", "griffier", "griffie", "college", "directeur", "directie",
     "teamleider", "afdelingshoofd", "afdelingsmanager", "programmamanager", "projectleider",
@@ -107,6 +109,10 @@ KEEP_TERMS: tuple[str, ...] = (
     "senior", "planoloog", "stedenbouwkundige", "controller", "concerncontroller", "manager",
     "coördinator", "ambtenaar", "informatiemanager", "leidinggevende", "collega", "minister",
     "staatssecretaris", "voorzitter", "Kamerlid", "Kamerleden",
+)
+
+KEEP_TERMS: tuple[str, ...] = (
+    *FUNCTION_TERMS,
     # departments, clusters and policy domains
     "Duurzaamheid", "Stadsontwikkeling", "Stedelijke Ontwikkeling", "Ruimtelijke Ontwikkeling",
     "Maatschappelijke Ontwikkeling", "Ruimte Wonen en Milieu", "RWM", "Ruimte", "Wonen",
@@ -179,9 +185,18 @@ _CATEGORY_BY_TAG: dict[str, str] = {
 # Categories that are names (cleaned with the policy tables, propagated over the batch).
 _NAME_CATEGORIES = frozenset({"PERSOON", "LOCATIE", "INSTELLING"})
 
-# deduce processors we replace with our own logic: its adjacent-span merge also glues names
-# across a full stop ("mevrouw Agema. Mevrouw Hermans"), and we write our own placeholders.
-_DEDUCE_DISABLED = frozenset({"merge_adjacent_annotations", "redactor"})
+# deduce processors we replace with our own logic: its overlap resolver drops the shorter of
+# two overlapping names ("Paul" of "collega Paul Blokhuis" when "Blokhuis" is an extra name;
+# :func:`resolve` replaces the union instead), its adjacent-span merge also glues names across
+# a full stop ("mevrouw Agema. Mevrouw Hermans"), and placeholders are numbered per batch.
+_DEDUCE_DISABLED = frozenset({"overlap_resolver", "merge_adjacent_annotations", "redactor"})
+
+# Tags of the annotators codeer adds to deduce's pipeline (see configure_deduce and
+# ExtraNameAnnotator): dates deduce misses, extra names and their surnames alone.
+_DATE_TAG = "datum"
+_EXTRA_TAG = "codeer_naam"
+_ALIAS_TAG = "codeer_achternaam"
+_EXTRA_PROCESSOR = "codeer_extra_names"
 
 _POSTCODE = re.compile(r"\d{4}\s?[A-Za-z]{2}")
 _MONTHS = (
@@ -269,10 +284,55 @@ def get_deduce() -> Any:
             root.setLevel(level)
         log.info("Loading deduce (the first time on this machine it builds a cache: ~2 min)")
         instance = Deduce()
+        configure_deduce(instance)
         instance._codeer_keepalive = instance  # a cycle: never freed by reference counting
         gc.freeze()
         _DEDUCE = instance
     return _DEDUCE
+
+
+def configure_deduce(deduce: Any) -> None:
+    """Extend a ``Deduce`` instance through its own extension points (once per instance).
+
+    * the function words of :data:`FUNCTION_TERMS` join deduce's ``whitelist`` lookup set, which
+      its name patterns consult ("prefix + name", "initial + name", the context rules);
+    * a docdeid annotator in deduce's ``dates`` group adds the dates deduce misses
+      (:func:`date_candidates`: "3 april", "maart 2021").
+
+    The extra names of a batch are a docdeid annotator too, added to deduce's ``names`` group
+    for each call (:meth:`Pseudonymiser._detect`). Overlaps, the adjacent-name merge and the
+    placeholders stay with codeer (:data:`_DEDUCE_DISABLED`): a docdeid redactor returns only
+    the new text, while codeer needs the offset map (quotes and REFI-QDA selections are cut
+    from the pseudonymised text) and one numbering for the batch and later ``text()`` calls.
+    """
+    if getattr(deduce, "_codeer_configured", False):
+        return
+    deduce.lookup_structs["whitelist"].add_items_from_iterable(
+        [w for w in FUNCTION_TERMS if " " not in w])
+    deduce.processors["dates"].add_processor(
+        "codeer_dates", _annotator(date_candidates, lambda c: _DATE_TAG))
+    deduce._codeer_configured = True
+
+
+def _annotator(find: Callable[[str], list[Candidate]], tag: Callable[[Candidate], str]) -> Any:
+    """A docdeid annotator that turns ``find(text)``'s candidates into annotations."""
+    import docdeid as dd
+
+    class CandidateAnnotator(dd.process.Annotator):
+        def annotate(self, doc: Any) -> list[Any]:
+            text = doc.text
+            return [dd.Annotation(text=text[c.start:c.end], start_char=c.start, end_char=c.end,
+                                  tag=tag(c), priority=c.priority) for c in find(text)]
+
+    return CandidateAnnotator(tag="codeer")
+
+
+def _extra_name_annotator(matcher: NameMatcher) -> Any:
+    """The extra names of ``matcher`` as a docdeid annotator: full names get the tag
+    :data:`_EXTRA_TAG`, a surname alone :data:`_ALIAS_TAG` (it takes the full name's
+    placeholder); both win any overlap (priority 2, :func:`resolve`)."""
+    return _annotator(matcher.candidates,
+                      lambda c: _EXTRA_TAG if c.key == c.link else _ALIAS_TAG)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -396,20 +456,29 @@ def category_of(tag: str, original: str) -> str:
     return category
 
 
-def deduce_candidates(text: str, annotations: Iterable[Any]) -> list[Candidate]:
+def deduce_candidates(text: str, annotations: Iterable[Any],
+                      alias_link: dict[str, str] | None = None) -> list[Candidate]:
     """Turn deduce annotations into cleaned candidates (names merged where adjacent).
 
     Args:
         text: The text deduce annotated.
         annotations: deduce/docdeid ``Annotation`` objects (``start_char``, ``end_char``,
-            ``tag``).
+            ``tag``), the extra names of :func:`_extra_name_annotator` among them.
+        alias_link: Surname alone -> key of its full name (:attr:`NameMatcher.alias_link`).
 
     Returns:
-        Candidates sorted by start, non-overlapping.
+        Candidates sorted by start: names non-overlapping among themselves; extra names
+        (priority 2) and other categories may overlap them (:func:`resolve` decides).
     """
     raw: list[tuple[int, int, str]] = []
+    passed: list[Candidate] = []
     for ann in annotations:
         start, end = int(ann.start_char), int(ann.end_char)
+        if ann.tag in (_EXTRA_TAG, _ALIAS_TAG):
+            key = normalise(text[start:end])
+            link = (alias_link or {}).get(key, key) if ann.tag == _ALIAS_TAG else key
+            passed.append(Candidate(start, end, "PERSOON", key, link, 2))
+            continue
         category = category_of(str(ann.tag), text[start:end])
         if category in _NAME_CATEGORIES:
             # One span across a sentence end ("de Vries. De Vries") is split first.
@@ -422,7 +491,8 @@ def deduce_candidates(text: str, annotations: Iterable[Any]) -> list[Candidate]:
             continue
         start, end = _strip(text, start, end)
         if end > start:
-            raw.append((start, end, category))
+            passed.append(Candidate(start, end, category, normalise(text[start:end]),
+                                    normalise(text[start:end]), 1))
     raw.sort()
     merged: list[tuple[int, int, str]] = []
     for start, end, category in raw:
@@ -445,7 +515,7 @@ def deduce_candidates(text: str, annotations: Iterable[Any]) -> list[Candidate]:
         if c == "PERSOON":
             s = _with_first_name(text, s)
         out.append(Candidate(s, e, c, normalise(text[s:e]), normalise(text[s:e]), 1))
-    return out
+    return sorted(out + passed, key=lambda c: (c.start, -c.end))
 
 
 _SENTENCE_END = re.compile(r"(?<=[^\W\d_]{2})[.!?]\s+")
@@ -816,10 +886,17 @@ class Pseudonymiser:
         # Curly quotes as straight ones (same length, so offsets hold): deduce's lists know
         # "'s-Hertogenbosch" but not "’s-Hertogenbosch".
         plain = text.translate(_STRAIGHT_QUOTES)
-        doc = get_deduce().deidentify(plain, disabled=set(_DEDUCE_DISABLED))
-        found = deduce_candidates(text, doc.annotations)
+        deduce = get_deduce()
+        matcher = self._names()
+        names = deduce.processors["names"]
+        names.add_processor(_EXTRA_PROCESSOR, _extra_name_annotator(matcher))
+        try:
+            doc = deduce.deidentify(plain, disabled=set(_DEDUCE_DISABLED))
+        finally:
+            names.remove_processor(_EXTRA_PROCESSOR)
+        found = deduce_candidates(text, doc.annotations, matcher.alias_link)
         for cand in found:
-            if cand.category in _NAME_CATEGORIES:
+            if cand.category in _NAME_CATEGORIES and cand.priority == 1:
                 self._vote(cand.key, cand.category, 1)
                 surface = text[cand.start : cand.end]
                 if len(_LETTER.findall(surface)) >= 3:
@@ -871,9 +948,7 @@ class Pseudonymiser:
                 {surface: self._category_of_key(key) for surface, key in self._surfaces.items()}
             )
         candidates = (
-            [c._replace(category=self._category(c)) for c in detected]
-            + self._names().candidates(text)
-            + date_candidates(text)
+            [c._replace(category=self._category(c)) if c.priority == 1 else c for c in detected]
             + surface_candidates(text, self._index)
         )
         replacements = []
