@@ -16,7 +16,7 @@ from pipeline.coding import command as code
 from pipeline.coding.codebook import load_codebook
 from pipeline.coding.prototypes import segment_vectors
 from pipeline.models.cache import EmbeddingCache
-from pipeline.review import calibrate
+from pipeline.review import command as review_command
 from pipeline.review import decisions as review
 from pipeline.review.agreement import agreement, gold_labels, read_gold
 from tests.conftest import CODEBOOK, DEMO_RAW, ROOT
@@ -147,7 +147,7 @@ def test_calibration_on_simulated_review_improves_f1(demo_copy):
         return agreement(gold, predicted, lessons)[1]["macro_f1"]
 
     before = auto_f1()
-    content = calibrate.run(out, CODEBOOK)
+    content = review_command.calibrate(out, CODEBOOK)
     assert any(v["calibrated"] for v in content["codes"].values())
     code.run(out, CODEBOOK, progress=False)
     after = auto_f1()
