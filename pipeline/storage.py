@@ -23,15 +23,48 @@ from pipeline.schema import Contract, check
 _META_KEY = b"codeer.contract"
 
 
+#: Permissions of private outputs (``OUT/private/``): readable by their owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(folder: Path) -> Path:
+    """Create ``folder`` (and its parents) and make it owner-only (0700), whatever the umask.
+
+    An existing folder with wider permissions is tightened; its parents keep theirs.
+
+    Raises:
+        CodeerError: The folder cannot be created or its permissions cannot be set.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+    except OSError as exc:
+        raise CodeerError(
+            f"Cannot make {folder} private: {exc.strerror}. Choose an output folder you own "
+            "with --out."
+        ) from None
+    return folder
+
+
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
+def atomic_path(target: Path, private: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    Args:
+        target: The file to write.
+        private: Owner-only output (the pseudonymisation key and overview): the folder becomes
+            0700 and the file 0600, whatever the umask. Otherwise the file gets the usual
+            permissions (0666 minus the umask), like any file a program writes.
 
     Raises:
         CodeerError: The folder is not writable or the target cannot be replaced (e.g. a
             spreadsheet that is open in Excel).
     """
     target = Path(target)
+    if private:
+        private_dir(target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -44,10 +77,13 @@ def atomic_path(target: Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        # mkstemp creates 0600 files; outputs are meant to be shared like any other file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        if private:
+            os.chmod(tmp_path, PRIVATE_FILE_MODE)
+        else:
+            # mkstemp creates 0600 files; outputs are meant to be shared like any other file.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     except OSError as exc:
         raise CodeerError(
@@ -59,9 +95,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_text(target: Path, text: str) -> None:
-    """Write UTF-8 text (no BOM, ``\\n`` line endings) atomically."""
-    with atomic_path(target) as tmp:
+def write_text(target: Path, text: str, private: bool = False) -> None:
+    """Write UTF-8 text (no BOM, ``\\n`` line endings) atomically (owner-only if ``private``)."""
+    with atomic_path(target, private) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
 
 

@@ -12,7 +12,8 @@ import pandas as pd
 from pipeline import config, hooks, schema, storage
 from pipeline.errors import CodeerError
 from pipeline.export.core import Export, build_export
-from pipeline.export.privacy import extra_names, make_pseudonymiser
+from pipeline.export.privacy import extra_names, make_pseudonymiser, previous_ids
+from pipeline.export.pseudo_settings import Settings, load_settings
 from pipeline.export.tables import THEME_TABLES, csv_text
 
 log = logging.getLogger("codeer")
@@ -27,6 +28,34 @@ def _read_themes(out: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
         return None, None
     themes = storage.read_table(themes_path, schema.THEMES)
     return themes, storage.read_table(info_path, schema.THEME_INFO)
+
+
+def pseudonymisation_settings(codebook: Path, path: Path | None = None) -> Settings:
+    """The researcher's settings: ``path``, else ``pseudonimisering.yaml`` beside the codebook
+    when it exists, else the defaults.
+
+    Raises:
+        CodeerError: ``path`` does not exist, or the file is invalid (file and line named).
+    """
+    if path is None:
+        beside = Path(codebook).parent / config.PSEUDONYMISATION_FILE
+        if not beside.is_file():
+            return Settings()
+        path = beside
+    return load_settings(path)
+
+
+def _earlier_ids(out: Path) -> dict[str, str]:
+    """Neutral document ids recorded by an earlier export (kept stable between runs)."""
+    path = out / config.PRIVATE_DIR / config.KEY_FILE
+    if not path.is_file():
+        return {}
+    try:
+        key = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        log.warning("%s could not be read (%s); document ids are numbered afresh.", path, exc)
+        return {}
+    return previous_ids(key)
 
 
 def reviewer_names(out: Path, known_codes: set[str]) -> list[str]:
@@ -65,12 +94,18 @@ def write(out: Path, result: Export) -> list[Path]:
         files += [(fig_dir / f"{name}.png", png), (fig_dir / f"{name}.svg", svg)]
     files += [(out / config.REPORT_MD, result.report_md),
               (out / config.REPORT_HTML, result.report_html)]
+    private: set[Path] = set()
     if result.key is not None:
+        private.add(out / config.PRIVATE_DIR / config.KEY_FILE)
         files.append((out / config.PRIVATE_DIR / config.KEY_FILE, csv_text(result.key)))
+    if result.overview is not None:
+        private.add(out / config.PRIVATE_DIR / config.OVERVIEW_FILE)
+        files.append((out / config.PRIVATE_DIR / config.OVERVIEW_FILE, csv_text(result.overview)))
     files.append((out / config.WORKBOOK_FILE, result.workbook))  # entered last: renamed first
     with contextlib.ExitStack() as stack:
         for path, data in files:
-            tmp = stack.enter_context(storage.atomic_path(path))
+            # The key and the overview hold every original: owner-only, whatever the umask.
+            tmp = stack.enter_context(storage.atomic_path(path, private=path in private))
             if isinstance(data, str):
                 tmp.write_text(data, encoding="utf-8", newline="\n")
             else:
@@ -89,22 +124,26 @@ def run(
     codebook: Path = config.CODEBOOK_FILE,
     pseudonymise: bool = True,
     progress: bool = True,
+    settings: Path | None = None,
 ) -> Export:
     """Export tables, workbook, figures, REFI-QDA and the draft report into ``out``.
 
     Args:
         out: The output folder of the earlier stages.
         codebook: The codebook the codings were made with.
-        pseudonymise: Pseudonymise every exported text and write the key table to
-            ``OUT/private/`` (``--no-pseudonymise`` turns it off).
+        pseudonymise: Pseudonymise every exported text and write the key table and the
+            overview of replacements to ``OUT/private/`` (``--no-pseudonymise`` turns it off).
         progress: Show which step is running.
+        settings: The researcher's pseudonymisation settings (``--pseudonymisation FILE``);
+            default: ``pseudonimisering.yaml`` beside the codebook, when it exists.
 
     Returns:
         What was exported.
 
     Raises:
-        CodeerError: No codings yet (run ``codeer code``), an invalid codebook, outdated stage
-            outputs, or a locked/unwritable target (earlier exports stay intact).
+        CodeerError: No codings yet (run ``codeer code``), an invalid codebook or settings
+            file, outdated stage outputs, or a locked/unwritable target (earlier exports stay
+            intact).
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -122,7 +161,13 @@ def run(
     codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
     themes, theme_info = _read_themes(out)
     reviewers = reviewer_names(out, {c.id for c in book.codes})
-    pseudo = make_pseudonymiser(pseudonymise, extra_names(documents, segments))
+    rules = pseudonymisation_settings(codebook, settings) if pseudonymise else None
+    if rules is not None and rules.source is not None:
+        log.info("pseudonymisation settings: %s (%d to keep, %d to remove, districts %s)",
+                 rules.source, len(rules.keep), len(rules.remove),
+                 "replaced" if rules.replace_districts else "kept")
+    pseudo = make_pseudonymiser(pseudonymise, extra_names(documents, segments), rules)
+    earlier = _earlier_ids(out) if pseudonymise else {}
 
     steps = ["pseudonimiseren", "tabellen", "werkboek", "figuren", "REFI-QDA", "rapport"]
     if progress:
@@ -136,10 +181,10 @@ def run(
                            else 1)
 
             result = build_export(documents, segments, codings, book, pseudo, themes,
-                                  theme_info, reviewers, step)
+                                  theme_info, reviewers, step, previous_ids=earlier)
     else:
         result = build_export(documents, segments, codings, book, pseudo, themes, theme_info,
-                              reviewers)
+                              reviewers, previous_ids=earlier)
     write(out, result)
     n_rejected = int((codings["status"] == "rejected").sum())
     n_placeholders = 0 if result.key is None else len(result.key)

@@ -1,36 +1,49 @@
 """Pseudonymisation: names, places, institutions, dates and numbers become placeholders.
 
 Detection uses ``deduce`` (LGPL, Dutch clinical de-identification), extended with the names the
-project already knows from its metadata and a few rules for Dutch interview and policy talk.
+project already knows from its metadata, the researcher's own lists (``pseudonimisering.yaml``,
+:mod:`pipeline.export.pseudo_settings`) and a few rules for Dutch interview and policy talk.
 Replacements are placeholders in deduce's Dutch style, numbered per category: ``[PERSOON-1]``,
 ``[LOCATIE-2]``, ``[INSTELLING-1]``, ``[DATUM-3]``, ``[TELEFOONNUMMER-1]``, ``[EMAIL-1]``,
-``[URL-1]``, ``[LEEFTIJD-1]``, ``[BSN-1]``, ``[POSTCODE-1]``, ``[ID-1]`` (other long numbers).
+``[URL-1]``, ``[LEEFTIJD-1]``, ``[BSN-1]``, ``[POSTCODE-1]``, ``[IBAN-1]``, ``[KENTEKEN-1]``,
+``[ID-1]`` (other long numbers).
 
 How it works (:class:`Pseudonymiser`):
 
 1. Every document of the batch goes through deduce (curly quotes read as straight ones, so
    "’s-Hertogenbosch" is known too), extended through its own extension points
-   (:func:`configure_deduce`): function words in its whitelist, and docdeid annotators for the
-   extra names from the metadata and for the dates deduce misses. The raw spans are cleaned (see the policy below), split
-   at a sentence end ("de Vries. De Vries"), merged where one name was cut in two ("Jan" +
-   "de Vries"), and a surname that starts with an interfix takes the capitalised word before
-   it as its first name when deduce did not know it ("was Raph de Rooij"). Every cleaned name,
-   place and institution is remembered, and so is the surname of every full person name.
+   (:func:`configure_deduce`): function words and the researcher's keep terms in its
+   whitelist, and docdeid annotators for the extra names, the listed places (districts,
+   neighbourhoods, venues, the researcher's places and institutions), the dates deduce misses,
+   international phone numbers, e-mail and web addresses with any domain, IBANs and licence
+   plates. The raw name spans are cleaned (see the policy below), split at a sentence end
+   ("de Vries. De Vries"), merged where one name was cut in two ("Jan" + "de Vries"), and a
+   surname that starts with an interfix takes the capitalised word before it as its first
+   name when deduce did not know it ("was Raph de Rooij"). Every cleaned name, place and
+   institution is remembered, and so is the surname of every full person name.
 2. Every document is scanned again for every remembered name, place, institution or
-   surname, written exactly as it was found anywhere in the batch ("propagation": if deduce tags "Careyn" or "Rik Grashoff"
-   once, "Careyn" and "Grashoff" are replaced in every sentence of every document, also where
-   deduce's context rules missed them).
-3. Overlapping spans are merged into one replacement (the extra name, else the longest span,
-   decides the placeholder), and placeholders are assigned in order of first appearance,
-   documents taken in sorted id order, then in the order of later
-   :meth:`Pseudonymiser.text` calls.
+   surname, written exactly as it was found anywhere in the batch ("propagation": if deduce
+   tags "Careyn" or "Rik Grashoff" once, "Careyn" and "Grashoff" are replaced in every
+   sentence of every document, also where deduce's context rules missed them).
+3. Overlapping spans are merged into one replacement (an extra name or listed term, else the
+   longest span, decides the placeholder), and placeholders are assigned in order of first
+   appearance, documents taken in sorted id order, then in the order of later
+   :meth:`Pseudonymiser.text` calls. Every replacement is logged with its document, offsets,
+   sentence and the detector that found it (:meth:`Pseudonymiser.overview`).
 
-The same normalised original (case-folded, whitespace and hyphens collapsed, leading titles
-removed) always gets the same placeholder, in every document and every later ``text()`` call.
-Different spellings of one person stay separate entries: "Jan de Vries", "De Vries" and "Jan"
-become three placeholders unless the name is one of the ``extra_names`` (then its surname alone
-is linked to the full name, see below). Typing errors also make separate entries. deduce's own
-numbering (which links spellings within one edit) is not used: it is per document.
+One person, one placeholder. The same normalised original (case-folded, whitespace and hyphens
+collapsed, leading titles removed) always gets the same placeholder, in every document and
+every later ``text()`` call. Spellings of one person are linked when the batch shows they are
+one person (:meth:`Pseudonymiser._link`): the full names of the batch (a capitalised first name
+plus a surname, found by deduce or given as extra names) are indexed by first name and surname;
+a surname alone ("Verbeek", also "meneer Verbeek"), a first name alone ("Hans") or initials
+with a surname ("H. Verbeek") take the placeholder of the ONE full name with that surname or
+first name ("Hans Verbeek"). When two full names share it ("Hans Verbeek" and "Hans de Groot"),
+it stays a placeholder of its own: the batch does not tell who is meant, and a wrong link would
+merge two people in the analysis. So does a first name when the batch has no full name with it.
+A first name is linked over the whole batch: a "Hans" in another interview who is someone else
+gets the placeholder of the only Hans with a full name. Typing errors make separate entries.
+deduce's own numbering (which links spellings within one edit) is not used: it is per document.
 
 Policy decisions:
 
@@ -43,54 +56,77 @@ Policy decisions:
   deduce misses them, also with "_" or "-" between the words as in file names and URL slugs
   ("Interview_Erik_Veerman.docx"). Names of two or more words match case-insensitively
   ("sanne de wit"); a one-word name or one that starts with an interfix ("Bakker", "De
-  Jonge") needs its capital, because it could be an ordinary word ("de jonge mensen").
+  Jonge") needs its capital, because it could be an ordinary word ("de jonge mensen"). The
+  researcher's ``verwijderen: personen`` follow the same rules.
 * The surname of an extra name alone ("De Wit" for "Sanne de Wit", "Veerman" for "Erik
-  Veerman") is replaced too, with the SAME placeholder as the full name, when its first letter
-  is a capital in the text and it either has at least 4 letters or carries an interfix (the
-  interfix may be in any case: "de Wit", "De Wit"). A bare 3-letter surname ("Bos" for "Jan
-  Bos") is not matched alone (too many ordinary words), nor is a surname that is a
-  ``KEEP_TERMS`` word ("Groen" for "Peter Groen"). First names alone are not linked to the
-  full name (many people share them); deduce usually tags them as a separate person.
+  Veerman") is matched too, when its first letter is a capital in the text and it either has
+  at least 4 letters or carries an interfix (the interfix may be in any case: "de Wit", "De
+  Wit"). A bare 3-letter surname ("Bos" for "Jan Bos") is not matched alone (too many ordinary
+  words), nor is a surname that is a ``KEEP_TERMS`` word ("Groen" for "Peter Groen").
+* Places inside a city are places. Districts, neighbourhoods and venues
+  (:data:`pipeline.export.places.DISTRICTS`, plus ``extra_wijken``) are ``[LOCATIE-n]``,
+  whatever deduce made of them ("Prins Alexander" was a person, "Kralingen" was kept, "Van
+  Nelle Fabriek" became "Van [PERSOON-n]"); a name deduce tags inside one is not remembered as
+  a person. They are all replaced (default, ``wijken: vervangen``) or all kept (``wijken:
+  behouden``: then they are keep terms, and no detector may replace a part of them).
 * Institution and department names: deduce tags the city in "gemeente Rotterdam" as a location,
   so the city is pseudonymised ("gemeente [LOCATIE-1]"). That hides which municipality a
   respondent works for; it is the safest default and acceptable for the analysis. Care
   organisations and hospitals ("Careyn", "Buurtzorg Nederland") become ``[INSTELLING-n]``.
-* Dates with a day or a year are replaced: "12 maart 2021", "maart 2021" and "3 april"
-  (deduce itself misses the last two). A bare month ("in maart") or year ("sinds 2017") stays.
+* Dates, one rule: a month name is replaced when a day or a year goes with it ("12 maart
+  2021", "3 april", "maart 2021", "april '21"), and so is every numeric date ("3-4-2021",
+  "2021-04-03"); deduce finds some of these, :func:`date_candidates` the rest. A month name
+  alone ("in april", "sinds maart") and a year alone ("sinds 2017") stay: they rarely identify
+  anyone and often carry the analysis (the order of events). With ``losse_maanden: vervangen``
+  every full month name alone is replaced too (:func:`month_candidates`; not "jan" or "mrt",
+  which are first names or words alone).
+* Numbers: international phone numbers ("+31 10 123 4567"), IBANs as one span (``[IBAN-1]``,
+  not ``NL91ABNA[ID-1]``: a Dutch IBAN by its form, others by their check number), Dutch
+  licence plates in all sidecodes written with hyphens ("12-ABC-3"), and e-mail and web
+  addresses with any domain (deduce's own patterns know twelve top-level domains and missed
+  "r.schouten@gemeente.example").
 * A name deduce tags as a person in one place and as a place in another ("mevrouw Ellemeet",
   "de leden Ellemeet en Hijink") gets the category deduce gave it most often in the batch.
 * Respondent FUNCTIONS and department names are the analytic unit and must stay. deduce tags
   some of them, and some ordinary words at the start of a sentence, as surnames ("Groen is
-  goed", "Pas later", "het Rijk", "Esther van Sport"). ``KEEP_TERMS`` lists such words; a span
-  found by deduce (not an extra name) is dropped when it consists only of keep terms and
-  interfixes, a keep term or title at its start is cut off ("Directeur Larissa Zegveld" ->
-  "Directeur [PERSOON-1]", "mevrouw Agema" -> "mevrouw [PERSOON-2]"), and so is a keep phrase
-  at its end ("Esther van Sport" -> "[PERSOON-3] van Sport"). A single keep word at the end of
-  a name is only cut after an interfix, so a real "Jan Groen" stays one name. The price: a
-  person mentioned only by a surname such as "Groen", "Punt" or "Pas" is not replaced.
+  goed", "Pas later", "het Rijk", "Esther van Sport"). ``KEEP_TERMS`` lists such words, and
+  the researcher adds more with ``behouden`` (they also join deduce's whitelist). A span found
+  by deduce (not an extra name) is dropped when it consists only of keep terms and interfixes,
+  a keep term or title at its start is cut off ("Directeur Larissa Zegveld" -> "Directeur
+  [PERSOON-1]", "mevrouw Agema" -> "mevrouw [PERSOON-2]"), and so is a keep phrase at its end
+  ("Esther van Sport" -> "[PERSOON-3] van Sport"). A single keep word at the end of a name is
+  only cut after an interfix, so a real "Jan Groen" stays one name. The price: a person
+  mentioned only by a surname such as "Groen", "Punt" or "Pas" is not replaced. Keep terms
+  apply to names, places and institutions; dates, numbers and addresses are always replaced,
+  and an explicit ``verwijderen`` entry wins over a kept district.
 * Titles and forms of address (mevrouw, de heer, collega, minister, ...) stay in the text in
   front of the placeholder: they carry no identity and keep the text readable.
 
-The key table (:meth:`Pseudonymiser.key_table`) links placeholders to originals. It belongs in
+The key table (:meth:`Pseudonymiser.key_table`) links placeholders to originals, the overview
+(:meth:`Pseudonymiser.overview`) lists every replacement with its reason. Both belong in
 ``OUT/private/`` and never in an export.
 
 Only one ``deduce.Deduce`` instance is created per process (:func:`get_deduce`); the first one
 on a machine builds a lookup cache inside deduce's package folder (about two minutes, once).
+What a batch adds to it (annotators, whitelist words) is removed after each call.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from pipeline.errors import CodeerError
+from pipeline.export.places import DISTRICTS
+from pipeline.export.pseudo_settings import Settings
 
 log = logging.getLogger("codeer")
 
@@ -181,7 +217,32 @@ _CATEGORY_BY_TAG: dict[str, str] = {
     "url": "URL",
     "bsn": "BSN",
     "id": "ID",
+    # codeer's own annotators (configure_deduce, Pseudonymiser._detect)
+    "codeer_datum": "DATUM",
+    "codeer_maand": "DATUM",
+    "codeer_telefoonnummer": "TELEFOONNUMMER",
+    "codeer_emailadres": "EMAIL",
+    "codeer_url": "URL",
+    "codeer_iban": "IBAN",
+    "codeer_kenteken": "KENTEKEN",
 }
+# Why a span was replaced, for the overview (OUT/private/pseudonymisation_overview.csv):
+# codeer's own detectors by tag; deduce's as "deduce: <tag>".
+_SOURCE_BY_TAG: dict[str, str] = {
+    "codeer_datum": "datumregel (dag of jaar bij een maand)",
+    "codeer_maand": "datumregel (losse maand, losse_maanden: vervangen)",
+    "codeer_telefoonnummer": "telefoonnummer (internationaal)",
+    "codeer_emailadres": "e-mailadres",
+    "codeer_url": "webadres",
+    "codeer_iban": "IBAN",
+    "codeer_kenteken": "kenteken",
+}
+SOURCE_EXTRA = "naam uit metadata of sprekerslabel"
+SOURCE_EXTRA_SURNAME = "achternaam van een naam uit metadata of sprekerslabel"
+SOURCE_USER = "lijst verwijderen (pseudonimisering.yaml)"
+SOURCE_USER_SURNAME = "achternaam uit lijst verwijderen (pseudonimisering.yaml)"
+SOURCE_DISTRICT = "wijk, buurt of locatie (wijkenlijst)"
+SOURCE_PROPAGATED = "verspreiding: elders in de batch gevonden"
 # Categories that are names (cleaned with the policy tables, propagated over the batch).
 _NAME_CATEGORIES = frozenset({"PERSOON", "LOCATIE", "INSTELLING"})
 
@@ -192,22 +253,60 @@ _NAME_CATEGORIES = frozenset({"PERSOON", "LOCATIE", "INSTELLING"})
 _DEDUCE_DISABLED = frozenset({"overlap_resolver", "merge_adjacent_annotations", "redactor"})
 
 # Tags of the annotators codeer adds to deduce's pipeline (see configure_deduce and
-# ExtraNameAnnotator): dates deduce misses, extra names and their surnames alone.
-_DATE_TAG = "datum"
+# _extra_name_annotator): dates deduce misses, extra names and their surnames alone, and
+# listed terms (districts, the researcher's places and institutions) as
+# "codeer_term|CATEGORY|source".
+_DATE_TAG = "codeer_datum"
+_MONTH_TAG = "codeer_maand"
 _EXTRA_TAG = "codeer_naam"
 _ALIAS_TAG = "codeer_achternaam"
+_TERM_TAG = "codeer_term"
 _EXTRA_PROCESSOR = "codeer_extra_names"
+_TERM_PROCESSOR = "codeer_terms"
+_MONTH_PROCESSOR = "codeer_months"
 
 _POSTCODE = re.compile(r"\d{4}\s?[A-Za-z]{2}")
 _MONTHS = (
     r"(?i:januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|november|"
     r"december)|(?:jan|feb|mrt|apr|jun|jul|aug|sept|sep|okt|nov|dec)\.?"
 )
+_YEAR = r"(?:(?:19|20)\d\d|['’]\d\d)"  # 2021, '21
 _DATE_PATTERNS = (
-    # 3 april, 3 april 2021, 3e mei, 3 apr.
-    re.compile(rf"(?<![\w-])\d{{1,2}}(?:e|ste|de)?\s+(?:{_MONTHS})(?:\s+(?:19|20)\d\d)?(?!\w)"),
-    # maart 2021
-    re.compile(rf"(?<![\w-])(?:{_MONTHS})\s+(?:19|20)\d\d(?!\w)"),
+    # 3 april, 3 april 2021, 3e mei, 3 apr., 3 april '21
+    re.compile(rf"(?<![\w-])\d{{1,2}}(?:e|ste|de)?\s+(?:{_MONTHS})(?:\s+{_YEAR})?(?!\w)"),
+    # maart 2021, maart '21
+    re.compile(rf"(?<![\w-])(?:{_MONTHS})\s+{_YEAR}(?!\w)"),
+)
+# A month name alone ("in april"): replaced only with ``losse_maanden: vervangen``. Full names
+# only: the abbreviations ("jan", "mrt") are first names or ordinary words alone.
+_MONTH_ALONE = re.compile(
+    r"(?<![\w-])(?i:januari|februari|maart|april|mei|juni|juli|augustus|september|oktober|"
+    r"november|december)(?![\w-])"
+)
+# Phone numbers deduce misses: international notation with spaces ("+31 10 123 4567",
+# "0031 (0)6 1234 5678", "+32 2 123 45 67"). Dutch numbers have 9 digits after +31.
+_SEPCHAR = r"[ \u00a0.\-]"
+_PHONE_INTL = re.compile(
+    rf"(?<![\w+])(?:\+|00){_SEPCHAR}?(?:31{_SEPCHAR}*(?:\(0\){_SEPCHAR}*)?[1-9]"
+    rf"(?:{_SEPCHAR}?\d){{8}}|(?!31)[1-9]\d{{0,2}}{_SEPCHAR}*(?:\(0\){_SEPCHAR}*)?\d"
+    rf"(?:{_SEPCHAR}?\d){{5,12}})(?!\d)"
+)
+# E-mail addresses with any top-level domain: deduce knows only .com, .nl, .org and nine others
+# (its regex missed "r.schouten@gemeente.example").
+_EMAIL = re.compile(
+    r"(?<![\w.%+\-])[\w.%+\-]+@[^\W_](?:[\w\-]*[^\W_])?(?:\.[^\W_](?:[\w\-]*[^\W_])?)*"
+    r"\.[^\W\d_]{2,}(?![\w\-])"
+)
+_URL = re.compile(r"(?<![\w@/.])(?:https?://|www\.)[^\s<>\"'\[\]()]+")
+# IBAN: two letters, two check digits, 11 to 30 letters or digits, in groups of four or not.
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?=[ ]?[A-Z0-9])")
+_IBAN_NL = re.compile(r"NL\d{2}[ ]?[A-Z]{4}(?:[ ]?\d){10}(?![A-Za-z0-9])")
+# Dutch licence plates (kentekens), sidecodes 1 to 14, written with hyphens, letters capital.
+_PLATE = re.compile(
+    r"(?<![\w-])(?:[A-Z]{2}-\d{2}-\d{2}|\d{2}-\d{2}-[A-Z]{2}|\d{2}-[A-Z]{2}-\d{2}"
+    r"|[A-Z]{2}-\d{2}-[A-Z]{2}|[A-Z]{2}-[A-Z]{2}-\d{2}|\d{2}-[A-Z]{2}-[A-Z]{2}"
+    r"|\d{2}-[A-Z]{3}-\d|\d-[A-Z]{3}-\d{2}|[A-Z]{2}-\d{3}-[A-Z]|[A-Z]-\d{3}-[A-Z]{2}"
+    r"|[A-Z]{3}-\d{2}-[A-Z]|[A-Z]-\d{2}-[A-Z]{3}|\d-[A-Z]{2}-\d{3}|\d{3}-[A-Z]{2}-\d)(?![\w-])"
 )
 _EDGE_PUNCT = " \t\r\n,;:!?()[]{}\"“”‘’*_«»"
 _LEAD_PUNCT = _EDGE_PUNCT.replace("’", "")  # keep the apostrophe of "’s-Hertogenbosch"
@@ -233,6 +332,33 @@ def _words(phrase: str) -> tuple[str, ...]:
 _KEEP_PHRASES = frozenset(_words(t) for t in KEEP_TERMS)
 _LEAD_PHRASES = frozenset(_words(t) for t in _TITLES + _LEAD_WORDS) | _KEEP_PHRASES
 _MAX_PHRASE = max(len(p) for p in _LEAD_PHRASES)
+
+
+@dataclass(frozen=True)
+class KeepPolicy:
+    """The words and phrases a name span may not consist of or start with (see the module
+    docstring): :data:`KEEP_TERMS` plus the researcher's ``behouden`` terms (and the districts
+    when they are kept).
+
+    Attributes:
+        keep: Normalised keep phrases (never replaced when a detector tags them).
+        lead: Keep phrases plus titles and sentence-initial words (cut from a name's front).
+        max_phrase: Words in the longest phrase.
+    """
+
+    keep: frozenset[tuple[str, ...]]
+    lead: frozenset[tuple[str, ...]]
+    max_phrase: int
+
+    @classmethod
+    def with_terms(cls, terms: Iterable[str] = ()) -> KeepPolicy:
+        """The default policy plus ``terms``."""
+        extra = frozenset(w for w in (_words(t) for t in terms) if w)
+        keep, lead = _KEEP_PHRASES | extra, _LEAD_PHRASES | extra
+        return cls(keep, lead, max(len(p) for p in lead))
+
+
+DEFAULT_KEEP = KeepPolicy(_KEEP_PHRASES, _LEAD_PHRASES, _MAX_PHRASE)
 
 
 def normalise(original: str) -> str:
@@ -297,10 +423,17 @@ def configure_deduce(deduce: Any) -> None:
     * the function words of :data:`FUNCTION_TERMS` join deduce's ``whitelist`` lookup set, which
       its name patterns consult ("prefix + name", "initial + name", the context rules);
     * a docdeid annotator in deduce's ``dates`` group adds the dates deduce misses
-      (:func:`date_candidates`: "3 april", "maart 2021").
+      (:func:`date_candidates`: "3 april", "maart 2021");
+    * docdeid annotators in deduce's ``phone_numbers``, ``email_addresses``, ``urls`` and
+      ``identifiers`` groups add what deduce's own regular expressions miss: international
+      phone numbers, e-mail and web addresses with any domain, IBANs (one span, not a phone
+      number inside a bank account) and Dutch licence plates.
 
-    The extra names of a batch are a docdeid annotator too, added to deduce's ``names`` group
-    for each call (:meth:`Pseudonymiser._detect`). Overlaps, the adjacent-name merge and the
+    What depends on the batch is added for each call and removed after it
+    (:meth:`Pseudonymiser._detect`): the extra names and the listed terms (districts, the
+    researcher's places and institutions) as annotators in the ``names`` group, month names
+    alone when configured, and the researcher's ``behouden`` words in the whitelist.
+    Overlaps, the adjacent-name merge and the
     placeholders stay with codeer (:data:`_DEDUCE_DISABLED`): a docdeid redactor returns only
     the new text, while codeer needs the offset map (quotes and REFI-QDA selections are cut
     from the pseudonymised text) and one numbering for the batch and later ``text()`` calls.
@@ -311,7 +444,30 @@ def configure_deduce(deduce: Any) -> None:
         [w for w in FUNCTION_TERMS if " " not in w])
     deduce.processors["dates"].add_processor(
         "codeer_dates", _annotator(date_candidates, lambda c: _DATE_TAG))
+    for group, name, tag, find in _IDENTIFIER_ANNOTATORS:
+        deduce.processors[group].add_processor(name, _annotator(find, lambda c, t=tag: t))
     deduce._codeer_configured = True
+
+
+@contextlib.contextmanager
+def _deduce_session(deduce: Any, annotators: Sequence[tuple[str, str, Any]],
+                    whitelist: Iterable[str]) -> Iterator[None]:
+    """Add per-batch annotators ``(group, name, annotator)`` and whitelist words for one call.
+
+    deduce is one instance per process: what one batch adds is removed again, so the next
+    batch (with other names or settings) starts from the same state.
+    """
+    words = deduce.lookup_structs["whitelist"]
+    added = [w for w in dict.fromkeys(whitelist) if w not in words]
+    words.add_items_from_iterable(added)
+    for group, name, annotator in annotators:
+        deduce.processors[group].add_processor(name, annotator)
+    try:
+        yield
+    finally:
+        for group, name, _ in annotators:
+            deduce.processors[group].remove_processor(name)
+        words.remove_items_from_iterable(added)
 
 
 def _annotator(find: Callable[[str], list[Candidate]], tag: Callable[[Candidate], str]) -> Any:
@@ -331,8 +487,15 @@ def _extra_name_annotator(matcher: NameMatcher) -> Any:
     """The extra names of ``matcher`` as a docdeid annotator: full names get the tag
     :data:`_EXTRA_TAG`, a surname alone :data:`_ALIAS_TAG` (it takes the full name's
     placeholder); both win any overlap (priority 2, :func:`resolve`)."""
+    surname = (SOURCE_EXTRA_SURNAME, SOURCE_USER_SURNAME)
     return _annotator(matcher.candidates,
-                      lambda c: _EXTRA_TAG if c.key == c.link else _ALIAS_TAG)
+                      lambda c: _ALIAS_TAG if c.source in surname else _EXTRA_TAG)
+
+
+def _term_annotator(matcher: TermMatcher) -> Any:
+    """The listed terms of ``matcher`` as a docdeid annotator; the tag carries the category
+    and the source (``codeer_term|LOCATIE|...``), read back by :func:`deduce_candidates`."""
+    return _annotator(matcher.candidates, lambda c: f"{_TERM_TAG}|{c.category}|{c.source}")
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -347,7 +510,8 @@ class Candidate(NamedTuple):
         category: Placeholder category, e.g. ``"PERSOON"``.
         key: Normalised original of this span (one key-table row per category and key).
         link: Key whose placeholder this span takes (differs from ``key`` for a surname alias).
-        priority: Higher wins an overlap (extra names 2, everything else 1).
+        priority: Higher wins an overlap (extra names and listed terms 2, everything else 1).
+        source: Which detector found it, in words (for the overview of replacements).
     """
 
     start: int
@@ -356,6 +520,7 @@ class Candidate(NamedTuple):
     key: str
     link: str
     priority: int
+    source: str = ""
 
 
 def _tokens(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
@@ -377,12 +542,12 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _covered(words: Sequence[str]) -> bool:
+def _covered(words: Sequence[str], policy: KeepPolicy = DEFAULT_KEEP) -> bool:
     """Whether ``words`` consist only of keep phrases, interfixes and connectors."""
     i = 0
     while i < len(words):
-        for n in range(min(_MAX_PHRASE, len(words) - i), 0, -1):
-            if tuple(words[i : i + n]) in _KEEP_PHRASES:
+        for n in range(min(policy.max_phrase, len(words) - i), 0, -1):
+            if tuple(words[i : i + n]) in policy.keep:
                 i += n
                 break
         else:
@@ -394,18 +559,20 @@ def _covered(words: Sequence[str]) -> bool:
 
 
 
-def _strip_lead(tokens: list, words: list[str]) -> tuple[list, list[str]]:
-    """Drop leading titles, functions and keep phrases (``_LEAD_PHRASES``) from a span."""
+def _strip_lead(tokens: list, words: list[str],
+                policy: KeepPolicy = DEFAULT_KEEP) -> tuple[list, list[str]]:
+    """Drop leading titles, functions and keep phrases (``policy.lead``) from a span."""
     changed = True
     while changed and tokens:
         changed = False
-        for n in range(min(_MAX_PHRASE, len(tokens)), 0, -1):
-            if tuple(words[:n]) in _LEAD_PHRASES:
+        for n in range(min(policy.max_phrase, len(tokens)), 0, -1):
+            if tuple(words[:n]) in policy.lead:
                 tokens, words, changed = tokens[n:], words[n:], True
                 break
     return tokens, words
 
-def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+def clean_span(text: str, start: int, end: int,
+               policy: KeepPolicy = DEFAULT_KEEP) -> tuple[int, int] | None:
     """Apply the keep policy to one name span found by deduce.
 
     Cuts titles, keep terms and common sentence-initial words from the front, keep phrases from
@@ -416,28 +583,29 @@ def clean_span(text: str, start: int, end: int) -> tuple[int, int] | None:
         text: The whole text.
         start: Span start.
         end: Span end (exclusive).
+        policy: The keep terms (default: :data:`KEEP_TERMS`).
 
     Returns:
         The cleaned ``(start, end)`` or ``None`` when the span must not be replaced.
     """
     tokens = _tokens(text, start, end)
     words = [t[2] for t in tokens]
-    if not tokens or _covered(words):
+    if not tokens or _covered(words, policy):
         return None
     # Front: titles, functions, keep terms, sentence-initial words.
-    tokens, words = _strip_lead(tokens, words)
+    tokens, words = _strip_lead(tokens, words, policy)
     # End: a keep phrase of two or more words, or one keep word after an interfix.
     changed = True
     while changed and len(tokens) > 1:
         changed = False
-        for n in range(min(_MAX_PHRASE, len(tokens) - 1), 0, -1):
+        for n in range(min(policy.max_phrase, len(tokens) - 1), 0, -1):
             tail = tuple(words[-n:])
-            if tail in _KEEP_PHRASES and (n > 1 or words[-n - 1] in _INTERFIXES):
+            if tail in policy.keep and (n > 1 or words[-n - 1] in _INTERFIXES):
                 tokens, words, changed = tokens[:-n], words[:-n], True
                 break
         while len(tokens) > 1 and words[-1] in _INTERFIXES:
             tokens, words, changed = tokens[:-1], words[:-1], True
-    if not tokens or _covered(words):
+    if not tokens or _covered(words, policy):
         return None
     s, e = _strip(text, tokens[0][0], tokens[-1][1])
     # A trailing full stop belongs to the sentence unless it ends an initial ("J.").
@@ -456,48 +624,67 @@ def category_of(tag: str, original: str) -> str:
     return category
 
 
+def _tag_source(tag: str) -> str:
+    """Readable detector name for a deduce or codeer annotation tag."""
+    return _SOURCE_BY_TAG.get(tag) or f"deduce: {tag}"
+
+
 def deduce_candidates(text: str, annotations: Iterable[Any],
-                      alias_link: dict[str, str] | None = None) -> list[Candidate]:
+                      alias_link: dict[str, str] | None = None,
+                      policy: KeepPolicy = DEFAULT_KEEP,
+                      sources: dict[str, str] | None = None) -> list[Candidate]:
     """Turn deduce annotations into cleaned candidates (names merged where adjacent).
 
     Args:
         text: The text deduce annotated.
         annotations: deduce/docdeid ``Annotation`` objects (``start_char``, ``end_char``,
-            ``tag``), the extra names of :func:`_extra_name_annotator` among them.
+            ``tag``), the extra names of :func:`_extra_name_annotator` and the listed terms of
+            :func:`_term_annotator` among them.
         alias_link: Surname alone -> key of its full name (:attr:`NameMatcher.alias_link`).
+        policy: The keep terms applied to deduce's name spans.
+        sources: Extra name key -> why it is replaced (:attr:`NameMatcher.sources`).
 
     Returns:
-        Candidates sorted by start: names non-overlapping among themselves; extra names
-        (priority 2) and other categories may overlap them (:func:`resolve` decides).
+        Candidates sorted by start: names non-overlapping among themselves; extra names and
+        listed terms (priority 2) and other categories may overlap them (:func:`resolve`
+        decides).
     """
-    raw: list[tuple[int, int, str]] = []
+    raw: list[tuple[int, int, str, str]] = []
     passed: list[Candidate] = []
     for ann in annotations:
         start, end = int(ann.start_char), int(ann.end_char)
-        if ann.tag in (_EXTRA_TAG, _ALIAS_TAG):
+        tag = str(ann.tag)
+        if tag in (_EXTRA_TAG, _ALIAS_TAG):
             key = normalise(text[start:end])
-            link = (alias_link or {}).get(key, key) if ann.tag == _ALIAS_TAG else key
-            passed.append(Candidate(start, end, "PERSOON", key, link, 2))
+            link = (alias_link or {}).get(key, key) if tag == _ALIAS_TAG else key
+            source = (sources or {}).get(key, SOURCE_EXTRA if tag == _EXTRA_TAG
+                                         else SOURCE_EXTRA_SURNAME)
+            passed.append(Candidate(start, end, "PERSOON", key, link, 2, source))
             continue
-        category = category_of(str(ann.tag), text[start:end])
+        if tag.startswith(_TERM_TAG + "|"):
+            _tag, category, source = tag.split("|", 2)
+            key = normalise(text[start:end])
+            passed.append(Candidate(start, end, category, key, key, 2, source))
+            continue
+        category = category_of(tag, text[start:end])
         if category in _NAME_CATEGORIES:
             # One span across a sentence end ("de Vries. De Vries") is split first.
             cuts = [m.end() for m in _SENTENCE_END.finditer(text, start, end)]
             bounds = [start, *cuts, end]
             for part_start, part_end in zip(bounds, bounds[1:], strict=False):
-                cleaned = clean_span(text, part_start, part_end)
+                cleaned = clean_span(text, part_start, part_end, policy)
                 if cleaned is not None:
-                    raw.append((*cleaned, category))
+                    raw.append((*cleaned, category, tag))
             continue
         start, end = _strip(text, start, end)
         if end > start:
-            passed.append(Candidate(start, end, category, normalise(text[start:end]),
-                                    normalise(text[start:end]), 1))
+            key = normalise(text[start:end])
+            passed.append(Candidate(start, end, category, key, key, 1, _tag_source(tag)))
     raw.sort()
-    merged: list[tuple[int, int, str]] = []
-    for start, end, category in raw:
+    merged: list[tuple[int, int, str, str]] = []
+    for start, end, category, tag in raw:
         if merged:
-            p_start, p_end, p_cat = merged[-1]
+            p_start, p_end, p_cat, p_tag = merged[-1]
             gap = text[p_end:start]
             # Same-category names separated only by a space or hyphen are one name ("Jan"
             # "de Vries"); a full stop only joins after an initial ("J. Vries").
@@ -505,16 +692,17 @@ def deduce_candidates(text: str, annotations: Iterable[Any],
                 re.fullmatch(r"[ \-]?", gap)
                 or (re.fullmatch(r"\. ?", gap) and re.search(r"(?:^|\W)\w$", text[p_start:p_end]))
             ):
-                merged[-1] = (p_start, end, category)
+                merged[-1] = (p_start, end, category, p_tag)
                 continue
             if start < p_end:  # overlap after cleaning: keep the first
                 continue
-        merged.append((start, end, category))
+        merged.append((start, end, category, tag))
     out = []
-    for s, e, c in merged:
+    for s, e, c, tag in merged:
         if c == "PERSOON":
-            s = _with_first_name(text, s)
-        out.append(Candidate(s, e, c, normalise(text[s:e]), normalise(text[s:e]), 1))
+            s = _with_first_name(text, s, policy)
+        key = normalise(text[s:e])
+        out.append(Candidate(s, e, c, key, key, 1, _tag_source(tag)))
     return sorted(out + passed, key=lambda c: (c.start, -c.end))
 
 
@@ -522,7 +710,7 @@ _SENTENCE_END = re.compile(r"(?<=[^\W\d_]{2})[.!?]\s+")
 _FIRST_NAME_BEFORE = re.compile(r"(?<![\w.\-/])([A-ZÀ-Þ][^\W\d_]+) $")
 
 
-def _with_first_name(text: str, start: int) -> int:
+def _with_first_name(text: str, start: int, policy: KeepPolicy = DEFAULT_KEEP) -> int:
     """Extend a surname that starts with an interfix by the capitalised word before it.
 
     deduce does not know every first name: in "was Raph de Rooij" it tags "de Rooij" only. A
@@ -533,7 +721,7 @@ def _with_first_name(text: str, start: int) -> int:
     if first not in _INTERFIXES:  # case-sensitive: "De Vries" at a sentence start is no hint
         return start
     m = _FIRST_NAME_BEFORE.search(text, max(0, start - 40), start)
-    if m is None or (m.group(1).casefold(),) in _LEAD_PHRASES:
+    if m is None or (m.group(1).casefold(),) in policy.lead:
         return start
     before = text[: m.start()].rstrip(" ")
     if not before or before[-1] in ".!?:;\n\"“‘(":
@@ -541,14 +729,100 @@ def _with_first_name(text: str, start: int) -> int:
     return m.start()
 
 
-def date_candidates(text: str) -> list[Candidate]:
-    """Dates deduce misses: "3 april", "maart 2021" (a day or a year is required)."""
+def _matches(pattern: re.Pattern[str], text: str, category: str, tag: str) -> list[Candidate]:
     out = []
-    for pattern in _DATE_PATTERNS:
-        for m in pattern.finditer(text):
-            key = normalise(m.group())
-            out.append(Candidate(m.start(), m.end(), "DATUM", key, key, 1))
+    for m in pattern.finditer(text):
+        key = normalise(m.group())
+        out.append(Candidate(m.start(), m.end(), category, key, key, 1, _tag_source(tag)))
     return out
+
+
+def date_candidates(text: str) -> list[Candidate]:
+    """Dates deduce misses: "3 april", "maart 2021", "april '21" (a day or a year is
+    required)."""
+    return [c for pattern in _DATE_PATTERNS for c in _matches(pattern, text, "DATUM", _DATE_TAG)]
+
+
+def month_candidates(text: str) -> list[Candidate]:
+    """Month names alone ("in april"), for ``losse_maanden: vervangen``."""
+    return _matches(_MONTH_ALONE, text, "DATUM", _MONTH_TAG)
+
+
+def phone_candidates(text: str) -> list[Candidate]:
+    """Phone numbers in international notation deduce misses ("+31 10 123 4567")."""
+    return _matches(_PHONE_INTL, text, "TELEFOONNUMMER", "codeer_telefoonnummer")
+
+
+def email_candidates(text: str) -> list[Candidate]:
+    """E-mail addresses with any top-level domain ("r.schouten@gemeente.example")."""
+    return _matches(_EMAIL, text, "EMAIL", "codeer_emailadres")
+
+
+def url_candidates(text: str) -> list[Candidate]:
+    """Web addresses starting with ``http(s)://`` or ``www.``, whatever their domain."""
+    out = []
+    for m in _URL.finditer(text):
+        end = m.end()
+        while end > m.start() and text[end - 1] in ".,;:!?'\"":
+            end -= 1
+        key = normalise(text[m.start():end])
+        out.append(Candidate(m.start(), end, "URL", key, key, 1, _tag_source("codeer_url")))
+    return out
+
+
+_IBAN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _iban_valid(compact: str) -> bool:
+    """The ISO 13616 check: the number, letters as 10-35, rotated, modulo 97 is 1."""
+    rotated = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rotated)) % 97 == 1
+
+
+def iban_candidates(text: str) -> list[Candidate]:
+    """Bank account numbers (IBAN), compact or in groups of four, as ONE span.
+
+    A Dutch IBAN (NL, two digits, four letters, ten digits) is taken by its form alone; other
+    countries' need a valid check number (so "AB12 CDEF GHIJ" in a text stays).
+    """
+    spans = [(m.start(), m.end()) for m in _IBAN_NL.finditer(text)]
+    for m in _IBAN_START.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        compact, ends = m.group(), []
+        pos = m.end()
+        while pos < len(text) and len(compact) < 34:
+            if text[pos] == " " and pos + 1 < len(text) and text[pos + 1] in _IBAN_CHARS:
+                pos += 1
+            if pos < len(text) and text[pos] in _IBAN_CHARS:
+                compact += text[pos]
+                pos += 1
+                if pos == len(text) or not text[pos].isalnum():
+                    ends.append((len(compact), pos))
+            else:
+                break
+        for n, end in reversed(ends):
+            if n >= 15 and _iban_valid(compact[:n]):
+                spans.append((m.start(), end))
+                break
+    tag = "codeer_iban"
+    return [Candidate(s, e, "IBAN", normalise(text[s:e]), normalise(text[s:e]), 1,
+                      _tag_source(tag)) for s, e in sorted(spans)]
+
+
+def plate_candidates(text: str) -> list[Candidate]:
+    """Dutch licence plates in all fourteen sidecodes ("12-ABC-3", "AB-12-CD")."""
+    return _matches(_PLATE, text, "KENTEKEN", "codeer_kenteken")
+
+
+#: codeer's detectors for identifiers deduce misses, by deduce processor group and tag.
+_IDENTIFIER_ANNOTATORS: tuple[tuple[str, str, str, Callable[[str], list[Candidate]]], ...] = (
+    ("phone_numbers", "codeer_phone", "codeer_telefoonnummer", phone_candidates),
+    ("email_addresses", "codeer_email", "codeer_emailadres", email_candidates),
+    ("urls", "codeer_url", "codeer_url", url_candidates),
+    ("identifiers", "codeer_iban", "codeer_iban", iban_candidates),
+    ("identifiers", "codeer_kenteken", "codeer_kenteken", plate_candidates),
+)
 
 
 def _is_role_label(name: str) -> bool:
@@ -559,7 +833,7 @@ def _is_role_label(name: str) -> bool:
     )
 
 
-def surname_alias(name: str) -> str | None:
+def surname_alias(name: str, policy: KeepPolicy = DEFAULT_KEEP) -> str | None:
     """The surname of a full name, if specific enough to find it alone.
 
     Everything after the first token, when its core (after interfixes) starts with a capital
@@ -581,12 +855,12 @@ def surname_alias(name: str) -> str | None:
     core = rest[i:]
     if len(_LETTER.findall(" ".join(core))) < 4 and i == 0:
         return None
-    if not core[0][:1].isupper() or _covered(_words(" ".join(core))):
+    if not core[0][:1].isupper() or _covered(_words(" ".join(core)), policy):
         return None
     return " ".join(rest)
 
 
-def _name_tokens(name: object) -> list[str]:
+def _name_tokens(name: object, policy: KeepPolicy = DEFAULT_KEEP) -> list[str]:
     """Tokens of an extra name without titles, functions and "(party)"; [] if no name."""
     if not isinstance(name, str):
         return []
@@ -594,8 +868,8 @@ def _name_tokens(name: object) -> list[str]:
     tokens = [t.strip(_EDGE_PUNCT) for t in name.split()]
     tokens = [t for t in tokens if t.strip(".-")]
     words = [t.strip(".").casefold() for t in tokens]
-    tokens, words = _strip_lead(tokens, words)
-    if not tokens or _covered(words) or _is_role_label(" ".join(tokens)):
+    tokens, words = _strip_lead(tokens, words, policy)
+    if not tokens or _covered(words, policy) or _is_role_label(" ".join(tokens)):
         return []
     if len(_LETTER.findall(" ".join(tokens))) < 2:
         return []
@@ -627,43 +901,69 @@ class NameMatcher:
     """Finds extra names (case-insensitive, whole words) and their surnames alone.
 
     Build it with :meth:`from_names`.
+
+    Attributes:
+        full: Pattern of the full names.
+        alias: Pattern of the surnames alone.
+        alias_link: Surname key -> key of its full name; a surname shared by two full names
+            links to itself (two people: no shared placeholder).
+        full_names: Full name key -> the name as given (for linking first names, see
+            :meth:`Pseudonymiser._link`).
+        sources: Key -> why it is replaced (metadata or the researcher's list).
     """
 
     full: re.Pattern[str] | None
     alias: re.Pattern[str] | None
     alias_link: dict[str, str]
+    full_names: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_names(cls, names: Iterable[str]) -> NameMatcher:
+    def from_names(cls, names: Iterable[str], user_names: Iterable[str] = (),
+                   policy: KeepPolicy = DEFAULT_KEEP) -> NameMatcher:
         """Compile the patterns for a list of names (see the module docstring for the rules).
 
         Args:
             names: Full names or speaker labels ("Sanne de Wit", "Minister Ollongren",
                 "De heer Koerhuis (VVD)"); titles, functions and a parenthesised party or
                 department are dropped first.
+            user_names: The researcher's ``verwijderen`` persons (same rules, other source).
+            policy: The keep terms (a surname that is a keep term is not matched alone).
         """
         full_parts: dict[str, str] = {}
         alias_parts: dict[str, str] = {}
-        alias_link: dict[str, str] = {}
-        for name in names:
-            tokens = _name_tokens(name)
+        alias_links: dict[str, set[str]] = {}
+        full_names: dict[str, str] = {}
+        sources: dict[str, str] = {}
+        given = [(n, SOURCE_EXTRA, SOURCE_EXTRA_SURNAME) for n in names]
+        given += [(n, SOURCE_USER, SOURCE_USER_SURNAME) for n in user_names]
+        for name, source, alias_source in given:
+            tokens = _name_tokens(name, policy)
             if not tokens:
                 continue
             key = normalise(" ".join(tokens))
+            sources.setdefault(key, source)
             if len(tokens) == 1 or tokens[0].casefold() in _INTERFIXES:
                 # "Bakker", "De Jonge": could be ordinary words, so the capital is required.
                 full_parts[key] = _surname_pattern(tokens)
                 continue
             full_parts[key] = "(?i:" + _SEP.join(re.escape(t) for t in tokens) + ")"
+            full_names.setdefault(key, " ".join(tokens))
             # Surname alone: everything after the first token (leading interfixes included).
-            surname = surname_alias(" ".join(tokens[:1] + [_capital(t) for t in tokens[1:]]))
+            surname = surname_alias(" ".join(tokens[:1] + [_capital(t) for t in tokens[1:]]),
+                                    policy)
             if surname is None:
                 continue
             rest = tokens[1:]
             alias_key = normalise(" ".join(rest))
-            if alias_key not in full_parts:
-                alias_parts.setdefault(alias_key, _surname_pattern(rest))
-                alias_link.setdefault(alias_key, key)
+            alias_parts.setdefault(alias_key, _surname_pattern(rest))
+            alias_links.setdefault(alias_key, set()).add(key)
+            sources.setdefault(alias_key, alias_source)
+        alias_link = {
+            a: next(iter(keys)) if len(keys) == 1 else a for a, keys in alias_links.items()
+            if a not in full_parts
+        }
+        alias_parts = {a: v for a, v in alias_parts.items() if a not in full_parts}
 
         def compile_(parts: dict[str, str]) -> re.Pattern[str] | None:
             if not parts:
@@ -671,7 +971,7 @@ class NameMatcher:
             body = "|".join(sorted(parts.values(), key=len, reverse=True))
             return re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
 
-        return cls(compile_(full_parts), compile_(alias_parts), alias_link)
+        return cls(compile_(full_parts), compile_(alias_parts), alias_link, full_names, sources)
 
     def candidates(self, text: str) -> list[Candidate]:
         """All matches in ``text`` (priority 2: they win any overlap with deduce)."""
@@ -679,12 +979,67 @@ class NameMatcher:
         if self.full is not None:
             for m in self.full.finditer(text):
                 key = normalise(m.group())
-                out.append(Candidate(m.start(), m.end(), "PERSOON", key, key, 2))
+                out.append(Candidate(m.start(), m.end(), "PERSOON", key, key, 2,
+                                     self.sources.get(key, SOURCE_EXTRA)))
         if self.alias is not None:
             for m in self.alias.finditer(text):
                 key = normalise(m.group())
                 link = self.alias_link.get(key, key)
-                out.append(Candidate(m.start(), m.end(), "PERSOON", key, link, 2))
+                out.append(Candidate(m.start(), m.end(), "PERSOON", key, link, 2,
+                                     self.sources.get(key, SOURCE_EXTRA_SURNAME)))
+        return out
+
+
+def _term_pattern(term: str) -> str | None:
+    """Pattern for a listed place or institution: capitals as written, except an interfix or
+    article ("van", "De"), which may be in any case; words joined by space, "-" or "_"."""
+    tokens = [t for t in re.split(r"[\s_\-]+", term.strip()) if t]
+    if not tokens:
+        return None
+    parts = []
+    for token in tokens:
+        if token.casefold() in _INTERFIXES:
+            parts.append(f"(?i:{re.escape(token)})")
+        else:
+            parts.append(re.escape(token[0]) + f"(?i:{re.escape(token[1:])})")
+    return _SEP.join(parts)
+
+
+@dataclass(frozen=True)
+class TermMatcher:
+    """Finds listed terms of one category: the districts, the researcher's places and
+    institutions. Whole words; see :func:`_term_pattern` for the spelling rules.
+
+    Attributes:
+        groups: ``(category, source, pattern)`` per list.
+    """
+
+    groups: tuple[tuple[str, str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def from_lists(cls, lists: Iterable[tuple[str, str, Iterable[str]]],
+                   policy: KeepPolicy = DEFAULT_KEEP) -> TermMatcher:
+        """Compile ``(category, source, terms)`` lists; terms that are keep terms are left out.
+        """
+        groups = []
+        for category, source, terms in lists:
+            parts = {
+                pat for t in terms
+                if not _covered(_words(t), policy) and (pat := _term_pattern(t)) is not None
+            }
+            if parts:
+                body = "|".join(sorted(parts, key=len, reverse=True))
+                groups.append((category, source,
+                               re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")))
+        return cls(tuple(groups))
+
+    def candidates(self, text: str) -> list[Candidate]:
+        """All matches in ``text`` (priority 2, like the extra names)."""
+        out = []
+        for category, source, pattern in self.groups:
+            for m in pattern.finditer(text):
+                key = normalise(m.group())
+                out.append(Candidate(m.start(), m.end(), category, key, key, 2, source))
         return out
 
 
@@ -730,7 +1085,7 @@ def surface_candidates(text: str, index: SurfaceIndex) -> list[Candidate]:
                 continue
             if (s > 0 and text[s - 1].isalnum()) or (e < len(text) and text[e].isalnum()):
                 continue
-            out.append(Candidate(s, e, category, key, key, 1))
+            out.append(Candidate(s, e, category, key, key, 1, SOURCE_PROPAGATED))
             break
     return out
 
@@ -844,12 +1199,60 @@ def apply(text: str, replacements: Sequence[tuple[int, int, str]]) -> PseudoDoc:
     return PseudoDoc("".join(parts), spans)
 
 
+def _inside(cand: Candidate, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(s <= cand.start and cand.end <= e for s, e in spans)
+
+
+def _outside(cands: list[Candidate], kept: Sequence[tuple[int, int]]) -> list[Candidate]:
+    """The name candidates found by deduce or propagation that are not part of a kept term
+    (names from the metadata and the researcher's lists stay: they are explicit)."""
+    if not kept:
+        return cands
+    return [c for c in cands
+            if c.priority != 1 or c.category not in _NAME_CATEGORIES or not _inside(c, kept)]
+
+
 @dataclass
 class _Row:
     placeholder: str
     original: str
     category: str
+    link: str
     occurrences: int = 0
+
+
+#: Columns of :meth:`Pseudonymiser.overview` (``OUT/private/pseudonymisation_overview.csv``).
+OVERVIEW_COLUMNS = ("document_id", "start", "end", "original", "placeholder", "category",
+                    "reason", "linked_to", "sentence")
+_SENTENCE_LIMIT = 300
+_BOUNDARY = re.compile(r"[.!?](?=\s)|\n")
+_FULL_FIRST = re.compile(r"[A-ZÀ-Þ][^\W\d_]+(?:-[A-ZÀ-Þ]?[^\W\d_]+)*")
+_INITIALS = re.compile(r"((?:[^\W\d_]\.\s?)+)\s*(\S.*)")
+
+
+def sentence_around(text: str, start: int, end: int) -> str:
+    """The sentence (or line) holding ``text[start:end]``, whitespace collapsed, clipped."""
+    lo = max(0, start - _SENTENCE_LIMIT)
+    hi = min(len(text), end + _SENTENCE_LIMIT)
+    left = max((m.end() for m in _BOUNDARY.finditer(text, lo, start)), default=lo)
+    right = next((m.end() for m in _BOUNDARY.finditer(text, end, hi)), hi)
+    return " ".join(text[left:right].split())
+
+
+def _full_name_parts(surface: str) -> tuple[str, set[str]] | None:
+    """First name key and surname keys of a full person name ("Hans Verbeek" -> "hans",
+    {"verbeek"}; "Jan Peter de Vries" -> "jan", {"peter de vries", "de vries"}), or ``None``
+    when it is not a first name plus surname ("J. de Vries", "de Vries", "Verbeek")."""
+    tokens = surface.split()
+    if len(tokens) < 2 or not _FULL_FIRST.fullmatch(tokens[0]):
+        return None
+    if tokens[0].casefold() in _INTERFIXES or not tokens[-1][:1].isupper():
+        return None
+    rest = tokens[1:]
+    surnames = {normalise(" ".join(rest))}
+    tail = next((i for i, t in enumerate(rest) if t.casefold() in _INTERFIXES), len(rest) - 1)
+    surnames.add(normalise(" ".join(rest[tail:])))
+    return normalise(tokens[0]), surnames
 
 
 @dataclass
@@ -859,10 +1262,13 @@ class Pseudonymiser:
     Attributes:
         enabled: ``False`` makes every method an identity (no deduce is loaded).
         extra_names: Names known from metadata (interviewers, speaker labels); always replaced.
+        settings: The researcher's settings (:mod:`pipeline.export.pseudo_settings`): terms to
+            keep, extra names and terms to remove, the district and month policy.
     """
 
     enabled: bool = True
     extra_names: Sequence[str] = ()
+    settings: Settings = field(default_factory=Settings)
     _placeholders: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False)
     _counters: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     _rows: dict[tuple[str, str], _Row] = field(default_factory=dict, init=False, repr=False)
@@ -871,13 +1277,60 @@ class Pseudonymiser:
     _index: SurfaceIndex | None = field(default=None, init=False, repr=False)
     _originals: set[str] = field(default_factory=set, init=False, repr=False)
     _matcher: NameMatcher | None = field(default=None, init=False, repr=False)
+    _terms: TermMatcher | None = field(default=None, init=False, repr=False)
+    _policy: KeepPolicy | None = field(default=None, init=False, repr=False)
+    _keeper: TermMatcher = field(default_factory=TermMatcher, init=False, repr=False)
+    _full: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _name_index: tuple[dict, dict, dict] | None = field(default=None, init=False, repr=False)
+    _log: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
-    # ---- internals
+    # ---- configuration
+
+    def _kept_terms(self) -> list[str]:
+        """The researcher's keep terms, plus the districts when they are kept (except those
+        the researcher lists to remove: an explicit ``verwijderen`` wins)."""
+        terms = list(self.settings.keep)
+        if not self.settings.replace_districts:
+            removed = {normalise(t) for _c, t in self.settings.remove}
+            terms += [t for t in (*DISTRICTS, *self.settings.extra_districts)
+                      if normalise(t) not in removed]
+        return terms
+
+    def _keep(self) -> KeepPolicy:
+        if self._policy is None:
+            self._policy = KeepPolicy.with_terms(self._kept_terms())
+            # Where a kept term stands, no detector may replace a part of it ("Oud" of
+            # "Oud-Crooswijk", "Nelle Fabriek" of "Van Nelle Fabriek").
+            self._keeper = TermMatcher.from_lists([("", "", self._kept_terms())])
+        return self._policy
+
+    def _kept_spans(self, text: str) -> list[tuple[int, int]]:
+        self._keep()
+        return [(c.start, c.end) for c in self._keeper.candidates(text)]
 
     def _names(self) -> NameMatcher:
         if self._matcher is None:
-            self._matcher = NameMatcher.from_names(self.extra_names)
+            users = [t for c, t in self.settings.remove if c == "PERSOON"]
+            self._matcher = NameMatcher.from_names(self.extra_names, users, self._keep())
         return self._matcher
+
+    def _term_matcher(self) -> TermMatcher:
+        if self._terms is None:
+            lists: list[tuple[str, str, Iterable[str]]] = []
+            if self.settings.replace_districts:
+                lists.append(("LOCATIE", SOURCE_DISTRICT,
+                              [*DISTRICTS, *self.settings.extra_districts]))
+            for category in ("LOCATIE", "INSTELLING"):
+                lists.append((category, SOURCE_USER,
+                              [t for c, t in self.settings.remove if c == category]))
+            self._terms = TermMatcher.from_lists(lists, self._keep())
+        return self._terms
+
+    def _whitelist(self) -> list[str]:
+        """The researcher's one-word keep terms (and kept districts) for deduce's whitelist."""
+        return [t.casefold() for t in self._kept_terms() if " " not in t.strip()]
+
+    # ---- detection
 
     def _detect(self, text: str) -> list[Candidate]:
         """deduce candidates for one text; names are remembered for propagation."""
@@ -887,24 +1340,38 @@ class Pseudonymiser:
         # "'s-Hertogenbosch" but not "’s-Hertogenbosch".
         plain = text.translate(_STRAIGHT_QUOTES)
         deduce = get_deduce()
-        matcher = self._names()
-        names = deduce.processors["names"]
-        names.add_processor(_EXTRA_PROCESSOR, _extra_name_annotator(matcher))
-        try:
+        matcher, policy = self._names(), self._keep()
+        annotators = [("names", _EXTRA_PROCESSOR, _extra_name_annotator(matcher)),
+                      ("names", _TERM_PROCESSOR, _term_annotator(self._term_matcher()))]
+        if self.settings.standalone_months:
+            annotators.append(("dates", _MONTH_PROCESSOR,
+                               _annotator(month_candidates, lambda c: _MONTH_TAG)))
+        with _deduce_session(deduce, annotators, self._whitelist()):
             doc = deduce.deidentify(plain, disabled=set(_DEDUCE_DISABLED))
-        finally:
-            names.remove_processor(_EXTRA_PROCESSOR)
-        found = deduce_candidates(text, doc.annotations, matcher.alias_link)
+        found = deduce_candidates(text, doc.annotations, matcher.alias_link, policy,
+                                  matcher.sources)
+        found = _outside(found, self._kept_spans(text))
+        # Listed places and institutions: a name deduce tags inside one ("Prins Alexander",
+        # "Nelle Fabriek" in "Van Nelle Fabriek") is not a person of its own.
+        listed = [(c.start, c.end) for c in found if c.priority == 2 and c.category != "PERSOON"]
         for cand in found:
-            if cand.category in _NAME_CATEGORIES and cand.priority == 1:
-                self._vote(cand.key, cand.category, 1)
-                surface = text[cand.start : cand.end]
-                if len(_LETTER.findall(surface)) >= 3:
-                    self._remember(surface, cand.key)
-                alias = surname_alias(surface) if cand.category == "PERSOON" else None
-                if alias is not None:
-                    self._vote(normalise(alias), "PERSOON", 0)
-                    self._remember(alias, normalise(alias))
+            if cand.category not in _NAME_CATEGORIES or cand.priority != 1:
+                continue
+            if _inside(cand, listed):
+                continue
+            self._vote(cand.key, cand.category, 1)
+            surface = text[cand.start : cand.end]
+            if len(_LETTER.findall(surface)) >= 3:
+                self._remember(surface, cand.key)
+            if cand.category != "PERSOON":
+                continue
+            if _full_name_parts(surface) is not None and cand.key not in self._full:
+                self._full[cand.key] = surface
+                self._name_index = None
+            alias = surname_alias(surface, policy)
+            if alias is not None:
+                self._vote(normalise(alias), "PERSOON", 0)
+                self._remember(alias, normalise(alias))
         return found
 
     def _vote(self, key: str, category: str, weight: int) -> None:
@@ -913,6 +1380,7 @@ class Pseudonymiser:
         votes[category] = votes.get(category, 0) + weight
         if self._category_of_key(key) != before:
             self._index = None
+            self._name_index = None
 
     def _remember(self, surface: str, key: str) -> None:
         if surface not in self._surfaces:
@@ -932,6 +1400,63 @@ class Pseudonymiser:
         votes = self._votes[key]
         return max(votes, key=lambda c: votes[c])  # ties: the first category seen
 
+    # ---- one person, one placeholder
+
+    def _full_names(self) -> dict[str, str]:
+        """Full person names of the batch (first name plus surname): key -> first spelling."""
+        full = dict(self._names().full_names)
+        for key, surface in self._full.items():
+            if key not in full and self._category_of_key(key) == "PERSOON":
+                full[key] = surface
+        return full
+
+    def _index_names(self) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, str]]:
+        """First name -> full name keys, surname -> full name keys, full name key -> spelling.
+        """
+        if self._name_index is None:
+            firsts: dict[str, set[str]] = {}
+            surnames: dict[str, set[str]] = {}
+            full = self._full_names()
+            for key, surface in full.items():
+                parts = _full_name_parts(surface)
+                if parts is None:
+                    continue
+                firsts.setdefault(parts[0], set()).add(key)
+                for surname in parts[1]:
+                    surnames.setdefault(surname, set()).add(key)
+            self._name_index = (firsts, surnames, full)
+        return self._name_index
+
+    def _link(self, key: str) -> str | None:
+        """The full name a person key belongs to, per the batch; ``None`` if nothing is known.
+
+        A full name links to itself. A surname alone ("verbeek", also after a title: "meneer
+        Verbeek" is cleaned to "Verbeek"), a first name alone ("hans") or initials with a
+        surname ("h. verbeek") link to the one full name in the batch with that surname or
+        first name. When two full names share it ("Hans Verbeek" and "Hans de Groot"), the
+        key keeps a placeholder of its own: the batch does not tell which person is meant.
+        """
+        firsts, surnames, full = self._index_names()
+        if key in full:
+            return key
+        options = surnames.get(key, set()) | firsts.get(key, set())
+        if options:
+            return next(iter(options)) if len(options) == 1 else key
+        m = _INITIALS.fullmatch(key)
+        if m and m.group(2) in surnames:
+            first = m.group(1)[0]
+            options = {f for f in surnames[m.group(2)] if f.startswith(first)}
+            return options.pop() if len(options) == 1 else key
+        return None
+
+    def _person_link(self, cand: Candidate) -> str:
+        link = self._link(cand.key)
+        if link is None and cand.link != cand.key:
+            link = self._link(cand.link)
+        return link or cand.link
+
+    # ---- replacement
+
     def _placeholder(self, category: str, link: str) -> str:
         ph = self._placeholders.get((category, link))
         if ph is None:
@@ -941,7 +1466,8 @@ class Pseudonymiser:
             self._placeholders[(category, link)] = ph
         return ph
 
-    def _finish(self, text: str, detected: list[Candidate]) -> PseudoDoc:
+    def _finish(self, text: str, detected: list[Candidate],
+                doc_id: str | None = None) -> PseudoDoc:
         """Add extra names, dates and known names; resolve; assign placeholders."""
         if self._index is None:
             self._index = index_surfaces(
@@ -949,24 +1475,38 @@ class Pseudonymiser:
             )
         candidates = (
             [c._replace(category=self._category(c)) if c.priority == 1 else c for c in detected]
-            + surface_candidates(text, self._index)
+            + _outside(surface_candidates(text, self._index), self._kept_spans(text))
         )
         replacements = []
         for cand in resolve(text, candidates):
             original = text[cand.start : cand.end]
             row = self._rows.get((cand.category, cand.key))
             if row is None:  # a known original keeps its first placeholder for good
-                ph = self._placeholder(cand.category, cand.link)
-                row = self._rows[(cand.category, cand.key)] = _Row(ph, original, cand.category)
+                link = self._person_link(cand) if cand.category == "PERSOON" else cand.link
+                ph = self._placeholder(cand.category, link)
+                row = self._rows[(cand.category, cand.key)] = _Row(ph, original, cand.category,
+                                                                   link)
             row.occurrences += 1
             self._originals.add(original)
             replacements.append((cand.start, cand.end, row.placeholder))
+            linked = ""
+            if row.category == "PERSOON" and row.link != normalise(original):
+                linked = self._index_names()[2].get(row.link, row.link)
+            self._log.append({
+                "document_id": doc_id or "", "start": cand.start, "end": cand.end,
+                "original": original, "placeholder": row.placeholder, "category": row.category,
+                "reason": cand.source or SOURCE_PROPAGATED, "linked_to": linked,
+                "sentence": sentence_around(text, cand.start, cand.end),
+            })
         return apply(text, replacements)
 
     # ---- public
 
     def documents(self, texts: dict[str, str]) -> dict[str, PseudoDoc]:
         """Pseudonymise a whole batch with one consistent numbering.
+
+        Every document is read first (names, full names, categories), then replaced; so
+        "Hans" in the first document already knows "Hans Verbeek" of the last.
 
         Args:
             texts: Document id -> text.
@@ -978,7 +1518,7 @@ class Pseudonymiser:
         if not self.enabled:
             return {i: PseudoDoc(texts[i], []) for i in ids}
         detected = {i: self._detect(texts[i]) for i in ids}
-        return {i: self._finish(texts[i], detected[i]) for i in ids}
+        return {i: self._finish(texts[i], detected[i], i) for i in ids}
 
     def text(self, text: str) -> str:
         """Pseudonymise one more string (metadata value, label, quote) with the same numbering.
@@ -992,7 +1532,8 @@ class Pseudonymiser:
     def key_table(self) -> pd.DataFrame:
         """Placeholder -> original, one row per category and normalised original.
 
-        Several originals can share a placeholder (an extra name and its surname alone).
+        Several originals can share a placeholder: an extra name and its surname alone, and
+        the spellings of one person in the batch ("Hans Verbeek", "Verbeek", "Hans").
 
         Returns:
             Columns ``placeholder``, ``original`` (first spelling seen), ``category``,
@@ -1010,8 +1551,23 @@ class Pseudonymiser:
             }
         )
 
+    def overview(self) -> pd.DataFrame:
+        """Every replacement made so far, to check before sharing (private, like the key).
+
+        Returns:
+            One row per replacement (:data:`OVERVIEW_COLUMNS`): the document (empty for
+            metadata values, evidence and theme labels), the character offsets in the original
+            text, the original, its placeholder and category, why it was replaced (the
+            detector: a deduce tag, a name from the metadata, the researcher's list, the
+            district list, a date rule, propagation), the full name it was linked to, and the
+            sentence it stands in.
+        """
+        return pd.DataFrame(self._log, columns=list(OVERVIEW_COLUMNS)).astype(
+            {"start": "int64", "end": "int64"})
+
     def originals(self) -> set[str]:
-        """Every original string replaced so far (exact spellings), plus the extra names.
+        """Every original string replaced so far (exact spellings), plus the extra names and
+        the researcher's terms to remove.
 
         Extra names are given without the titles and roles that are not replaced
         ("Minister Ollongren" -> "Ollongren").
@@ -1019,4 +1575,5 @@ class Pseudonymiser:
         if not self.enabled:
             return set()
         extra = {" ".join(_name_tokens(n)) for n in self.extra_names}
+        extra |= {t for _c, t in self.settings.remove}
         return self._originals | (extra - {""})

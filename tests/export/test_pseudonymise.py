@@ -288,3 +288,188 @@ def test_repairs_of_deduce_spans():
     assert "Raph" not in out and "Vries" not in out and "Hertogenbosch" not in out
     assert "Ik dank [PERSOON-2]. [PERSOON-2] zei" in out  # split at the full stop, one person
     assert out.count("[LOCATIE-1]") == 2  # curly and straight apostrophe: one place
+
+
+# --------------------------------------------------------------------------- issue 15: trust
+
+
+def test_dates_one_policy_table():
+    """A month name is a date with a day or a year; alone only when configured (issue 15)."""
+    text = ("In januari 2021 begonnen we, in april kwamen de bewoners, op 3 april 2021 de "
+            "wethouder, sinds maart '21 loopt het en sinds 2017 bestaat het team.")
+    default = sorted(text[c.start : c.end]
+                     for c in ps.resolve(text, ps.date_candidates(text)))
+    assert default == ["3 april 2021", "januari 2021", "maart '21"]
+    alone = sorted(text[c.start : c.end] for c in ps.month_candidates(text))
+    assert alone == ["april", "april", "januari", "maart"]  # "2017" is never a date alone
+
+
+@pytest.mark.parametrize(("plate", "found"), [
+    ("12-ABC-3", True), ("AB-12-CD", True), ("1-ABC-23", True), ("XX-999-X", True),
+    ("99-XX-99", True), ("AB-12-34", True), ("COVID-19", False), ("12-03-21", False),
+    ("A4-formaat", False), ("ab-12-cd", False),
+])
+def test_licence_plates_in_every_sidecode(plate, found):
+    text = f"De auto met kenteken {plate} stond voor het stadhuis."
+    got = [text[c.start : c.end] for c in ps.plate_candidates(text)]
+    assert got == ([plate] if found else [])
+
+
+def test_iban_is_one_span_and_checked():
+    text = ("Maak het over op NL91ABNA0417164300 of NL91 ABNA 0417 1643 00, of op "
+            "DE89 3704 0044 0532 0130 00. Niet: AB12 CDEF GHIJ KLMN of GB82 WEST 1234 5698 "
+            "7654 33.")
+    got = [text[c.start : c.end] for c in ps.iban_candidates(text)]
+    assert got == ["NL91ABNA0417164300", "NL91 ABNA 0417 1643 00",
+                   "DE89 3704 0044 0532 0130 00"]  # wrong check number: not an IBAN
+
+
+def test_listed_terms_match_with_their_capitals():
+    m = ps.TermMatcher.from_lists([("LOCATIE", "wijk", ["Prins Alexander", "Van Nelle Fabriek",
+                                                        "Kralingen-Crooswijk", "Laak"])])
+    text = ("In Prins Alexander, de van Nelle Fabriek, Kralingen Crooswijk en Laak; niet in "
+            "prins alexander of in de laak van het verhaal.")
+    found = [text[c.start : c.end] for c in m.candidates(text)]
+    assert sorted(found) == ["Kralingen Crooswijk", "Laak", "Prins Alexander",
+                             "van Nelle Fabriek"]
+
+
+@pytest.mark.slow
+def test_one_person_one_placeholder_across_spellings():
+    """"Hans", "Hans Verbeek", "Verbeek", "meneer Verbeek" and "H. Verbeek" are one person
+    when the batch has one full name with that first name and surname (issue 15)."""
+    texts = {
+        "int01": "Hans belde me in de zomer. Hij wilde weten hoe het met de visie ging.",
+        "int02": ("We hadden een klein team: Hans Verbeek als projectleider en ik. Meneer "
+                  "Verbeek hield van korte lijnen, en Verbeek zat ook in de stuurgroep. "
+                  "H. Verbeek tekende het verslag."),
+    }
+    p = Pseudonymiser()
+    out = p.documents(texts)
+    both = out["int01"].text + out["int02"].text
+    assert "Hans" not in both and "Verbeek" not in both
+    assert set(PLACEHOLDER.findall(both)) == {"[PERSOON-1]"}
+    assert out["int01"].text.startswith("[PERSOON-1] belde")
+    key = p.key_table()
+    assert set(key["original"]) == {"Hans", "Hans Verbeek", "Verbeek", "H. Verbeek"}
+    assert set(key["placeholder"]) == {"[PERSOON-1]"}
+    overview = p.overview()
+    linked = overview[overview["original"] != "Hans Verbeek"]
+    assert set(linked["linked_to"]) == {"Hans Verbeek"}
+
+
+@pytest.mark.slow
+def test_two_people_share_a_first_name_so_it_stays_apart():
+    text = ("Hans Verbeek deed de participatie en Hans de Groot de financiën. Later belde "
+            "Hans nog, maar Verbeek en De Groot waren er niet.")
+    p = Pseudonymiser()
+    out = p.text(text)
+    verbeek, groot, hans = (p.text(n) for n in ("Hans Verbeek", "Hans de Groot", "Hans"))
+    assert len({verbeek, groot, hans}) == 3  # "Hans" alone: which Hans? its own placeholder
+    assert out == (f"{verbeek} deed de participatie en {groot} de financiën. Later belde "
+                   f"{hans} nog, maar {verbeek} en {groot} waren er niet.")
+
+
+ROTTERDAM = ("Prins Alexander", "Kralingen", "Feijenoord", "Delfshaven", "Charlois",
+             "IJsselmonde", "Hillegersberg", "Van Nelle Fabriek")
+
+
+@pytest.mark.slow
+def test_districts_and_a_venue_are_places_replaced_like_streets():
+    texts = {f"d{i}": f"De bewonersavond was in {name}, vlak bij de Oudedijk. Daarna praatten "
+                      f"we nog na in {name}."
+             for i, name in enumerate(ROTTERDAM)}
+    p = Pseudonymiser()
+    out = p.documents(texts)
+    for i, name in enumerate(ROTTERDAM):
+        text = out[f"d{i}"].text
+        assert name not in text and "Nelle" not in text and "Oudedijk" not in text, text
+        assert re.fullmatch(r"De bewonersavond was in (\[LOCATIE-\d+\]), vlak bij de "
+                            r"\[LOCATIE-\d+\]\. Daarna praatten we nog na in \1\.", text), text
+    key = p.key_table()
+    assert "PERSOON" not in set(key["category"])  # "Prins Alexander" was taken for a person
+    assert set(key[key["original"].isin(ROTTERDAM)]["category"]) == {"LOCATIE"}
+
+
+@pytest.mark.slow
+def test_districts_all_kept_when_configured():
+    from pipeline.export.pseudo_settings import Settings
+
+    text = ("Ik werkte in Prins Alexander, Kralingen, Oud-Crooswijk en IJsselmonde, en we "
+            "vergaderden in de Van Nelle Fabriek in Rotterdam.")
+    p = Pseudonymiser(settings=Settings(replace_districts=False,
+                                        extra_districts=("Oud-Crooswijk",)))
+    out = p.text(text)
+    assert out == ("Ik werkte in Prins Alexander, Kralingen, Oud-Crooswijk en IJsselmonde, en "
+                   "we vergaderden in de Van Nelle Fabriek in [LOCATIE-1].")
+
+
+@pytest.mark.slow
+def test_researchers_lists_to_keep_and_to_remove():
+    from pipeline.export.pseudo_settings import Settings
+
+    text = ("De Nieuwe Maas stroomt langs het kantoor. We werkten met Laurens en met "
+            "Woonstad, en Pietje Puk van het bewonersplatform zei: Puk weet het.")
+    plain = Pseudonymiser().text(text)
+    assert "Nieuwe Maas" not in plain and "Woonstad" in plain  # deduce alone
+    settings = Settings(keep=("Nieuwe Maas",),
+                        remove=(("INSTELLING", "Laurens"), ("INSTELLING", "Woonstad"),
+                                ("PERSOON", "Pietje Puk")))
+    p = Pseudonymiser(settings=settings)
+    out = p.text(text)
+    assert out == ("De Nieuwe Maas stroomt langs het kantoor. We werkten met [INSTELLING-1] "
+                   "en met [INSTELLING-2], en [PERSOON-1] van het bewonersplatform zei: "
+                   "[PERSOON-1] weet het.")
+    # deduce is shared by the process: the keep words and lists are gone again afterwards.
+    assert Pseudonymiser().text(text) == plain
+    assert "nieuwe" not in ps.get_deduce().lookup_structs["whitelist"]
+
+
+@pytest.mark.slow
+def test_missed_personal_data_from_the_adversarial_run():
+    text = ("Bel me op +31 10 123 4567 of 06-12345678. Mijn rekening is NL91ABNA0417164300, "
+            "mijn auto heeft kenteken 12-ABC-3 en mail me gerust, r.schouten@gemeente.example.")
+    out = Pseudonymiser().text(text)
+    assert out == ("Bel me op [TELEFOONNUMMER-1] of [TELEFOONNUMMER-2]. Mijn rekening is "
+                   "[IBAN-1], mijn auto heeft kenteken [KENTEKEN-1] en mail me gerust, "
+                   "[EMAIL-1].")
+
+
+@pytest.mark.slow
+def test_standalone_months_replaced_when_configured():
+    from pipeline.export.pseudo_settings import Settings
+
+    text = "In januari 2021 begonnen we en in april kwamen de bewoners, sinds 2017 al."
+    assert Pseudonymiser().text(text) == (
+        "In [DATUM-1] begonnen we en in april kwamen de bewoners, sinds 2017 al.")
+    p = Pseudonymiser(settings=Settings(standalone_months=True))
+    assert p.text(text) == (
+        "In [DATUM-1] begonnen we en in [DATUM-2] kwamen de bewoners, sinds 2017 al.")
+
+
+@pytest.mark.slow
+def test_overview_says_what_where_and_why():
+    texts = {
+        "int01": "Sanne de Wit: Ik sprak Hans Verbeek op 3 april in Kralingen.",
+        "int02": "Later zei Verbeek dat De Wit gelijk had.",
+    }
+    p = Pseudonymiser(extra_names=["Sanne de Wit"])
+    p.documents(texts)
+    p.text("Gesprek met Hans Verbeek")
+    ov = p.overview()
+    assert list(ov.columns) == list(ps.OVERVIEW_COLUMNS)
+    for row in ov.itertuples():
+        if row.document_id:
+            assert texts[row.document_id][row.start : row.end] == row.original
+        assert row.original in row.sentence
+    reasons = {(r.document_id, r.original): r.reason for r in ov.itertuples()}
+    assert reasons[("int01", "Sanne de Wit")] == ps.SOURCE_EXTRA
+    assert reasons[("int01", "Kralingen")] == ps.SOURCE_DISTRICT
+    assert reasons[("int01", "3 april")].startswith("datumregel")
+    assert reasons[("int01", "Hans Verbeek")] == "deduce: persoon"
+    assert reasons[("int02", "De Wit")] == ps.SOURCE_EXTRA_SURNAME
+    assert ("", "Hans Verbeek") in reasons  # a metadata value: no document
+    links = {(r.document_id, r.original): r.linked_to for r in ov.itertuples()}
+    assert links[("int02", "Verbeek")] == "Hans Verbeek"
+    assert links[("int02", "De Wit")] == "Sanne de Wit"
+    assert len(ov) == p.key_table()["occurrences"].sum()
