@@ -182,6 +182,9 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]):
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _YamlProblem(key_node.start_mark.line + 1, "a key must be a plain word "
+                                   "such as 'name'. Got a list or mapping as key instead")
             key = key_node.value
             if key in out:
                 raise _DuplicateKey(key, key_node.start_mark.line + 1)
@@ -193,12 +196,59 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]):
     return _scalar(node)
 
 
+class _YamlProblem(Exception):
+    """YAML that parses but that a codebook cannot hold; ``line`` is 1-based."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+# Tags a codebook may spell out (``!!str 007``); anything else (``!!python/name:...``) is
+# refused before it is constructed.
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq",
+                                                   "map")}
+
+
+def _short(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
 def _scalar(node: yaml.ScalarNode):
+    if node.tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
+        return node.value  # a lone "=" or "<<" is text here
+    if node.tag not in _PLAIN_TAGS and node.tag != "tag:yaml.org,2002:timestamp":
+        raise _YamlProblem(node.start_mark.line + 1, f"the tag '{_short(node.tag)}' is not "
+                           "allowed in a codebook. Remove it and write the value as plain text")
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+        raise _YamlProblem(node.start_mark.line + 1, f"'{node.value}' must be a valid "
+                           f"{_short(node.tag)} "
+                           "value. Remove the tag or fix the value") from None
     finally:
         loader.dispose()
+
+
+def _check_events(text: str) -> None:
+    """Refuse anchors, aliases and unusual tags before anything is built from them.
+
+    An alias repeats a part of the file; nested aliases ("billion laughs") make a file of a
+    few hundred bytes expand to billions of items, and a recursive alias never ends.
+
+    Raises:
+        _YamlProblem: At the first anchor, alias or tag that a codebook does not need.
+    """
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _YamlProblem(line, "anchors and aliases ('&name', '*name') are not allowed in "
+                               "a codebook. Write the text out in full where it is needed")
+        tag = getattr(event, "tag", None)
+        if tag and tag != "!" and tag not in _PLAIN_TAGS:
+            raise _YamlProblem(line, f"the tag '{_short(tag)}' is not allowed in a codebook. "
+                               "Remove it and write the value as plain text")
 
 
 def _where(loc: tuple, data, lines: dict[tuple, int]) -> tuple[int | None, str]:
@@ -249,24 +299,41 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
     if not path.exists():
         raise CodeerError(f"Codebook {path} does not exist. Pass --codebook FILE.")
     raw = path.read_bytes()
-    text = raw.decode("utf-8", errors="replace")
     try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CodeerError(
+            f"{path.name} line {line}: must be UTF-8 text. Got byte 0x{raw[exc.start]:02x} "
+            f"(byte {exc.start + 1} of the file) instead. Save the codebook as UTF-8 (in your "
+            "editor: Save as, encoding UTF-8)."
+        ) from None
+    lines: dict[tuple, int] = {}
+    try:
+        _check_events(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None or not isinstance(node, yaml.MappingNode):
+            raise _YamlProblem(1, "must be a mapping with 'name', 'themes' and 'codes'")
+        data = _to_python(node, (), lines)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(
+            exc.character)
+        raise CodeerError(f"{path.name} line {line}: the character {char} is not allowed in "
+                          "YAML. Remove it.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise CodeerError(f"{path.name}{line}: YAML syntax error: {problem}.") from None
-    if node is None or not isinstance(node, yaml.MappingNode):
-        raise CodeerError(
-            f"{path.name} line 1: must be a mapping with 'name', 'themes' and 'codes'."
-        )
-    lines: dict[tuple, int] = {}
-    try:
-        data = _to_python(node, (), lines)
+    except _YamlProblem as exc:
+        raise CodeerError(f"{path.name} line {exc.line}: {exc.message}.") from None
     except _DuplicateKey as exc:
         raise CodeerError(f"{path.name} line {exc.line}: key '{exc.key}' appears twice in the "
                           "same block; keep one.") from None
+    except RecursionError:
+        raise CodeerError(f"{path.name}: nests lists or mappings too deeply to be a codebook. "
+                          "Check the indentation.") from None
     try:
         book = Codebook.model_validate(data)
     except ValidationError as exc:

@@ -16,11 +16,18 @@ Syntax (WordStat-style), case-insensitive, words are lemmatised with simplemma b
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipeline.errors import CodeerError
+
 MAX_NEAR = 50
+# Word sequences one rule may expand to through its wildcards: one wildcard gives at most the
+# batch's vocabulary; a phrase of several gives the product (the 855 patterns of the whole
+# default codebook are far below this).
+MAX_PATTERNS = 100_000
 _TOKEN = re.compile(r'\s*(?:(?P<phrase>"[^"]*")|(?P<near>NEAR/\S*)|(?P<op>AND|NOT)\b|'
                     r"(?P<sym>[()|])|(?P<word>[^\s()|\"]+))")
 
@@ -155,8 +162,33 @@ def parse_rule(text: str) -> Rule:
 # ------------------------------------------------------------------------ matching
 
 
-def _wildcard(word: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in word.split("*")) + "$")
+def wildcard_match(pattern: str, word: str) -> bool:
+    """Whether ``word`` matches ``pattern``, where ``*`` stands for any letters (or none).
+
+    Linear in the word's length for any number of ``*``: the fixed parts are found left to
+    right, each at its first place after the one before (a regular expression such as
+    ``^.*a.*a.*b$`` backtracks exponentially on a long word without ``b``).
+    """
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return pattern == word
+    first, *middle, last = parts
+    if len(word) < len(first) + len(last) or not word.startswith(first) \
+            or not word.endswith(last):
+        return False
+    pos, stop = len(first), len(word) - len(last)
+    for part in middle:
+        if not part:
+            continue
+        found = word.find(part, pos, stop)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
+
+
+class RuleTooBroadError(CodeerError):
+    """A rule whose wildcards expand to more word sequences than can be matched (exit 2)."""
 
 
 class RuleMatcher:
@@ -187,18 +219,35 @@ class RuleMatcher:
         expanded: dict[str, list[str]] = {}
         for code_id, code_rules in self.rules.items():
             for r, rule in enumerate(code_rules):
-                for u, unit in enumerate((*rule.units, *rule.excludes)):
-                    patterns = []
+                options_of = []
+                for unit in (*rule.units, *rule.excludes):
+                    unit_options = []
                     for alt in unit.alternatives:
                         options = []
                         for word in alt:
                             if "*" in word:
                                 if word not in expanded:
-                                    regex = _wildcard(word)
-                                    expanded[word] = sorted(x for x in lemmas if regex.match(x))
+                                    expanded[word] = sorted(
+                                        x for x in lemmas if wildcard_match(word, x))
                                 options.append(expanded[word])
                             else:
                                 options.append([lemma_of(word)])
+                        unit_options.append(options)
+                    options_of.append(unit_options)
+                # Checked before anything is built: a phrase of wildcards expands to the
+                # product of their matches ("*e* *e* *e*": billions of sequences).
+                total = sum(math.prod(len(o) for o in options)
+                            for unit_options in options_of for options in unit_options)
+                if total > MAX_PATTERNS:
+                    raise RuleTooBroadError(
+                        f"code '{code_id}' rule {r + 1} ('{rule.text}') expands to {total:,} "
+                        f"word sequences in these segments, more than {MAX_PATTERNS:,}. Its "
+                        "wildcards are too broad: give them more letters ('opdracht*' rather "
+                        "than '*e*') or put fewer wildcards in one phrase."
+                    )
+                for u, unit_options in enumerate(options_of):
+                    patterns = []
+                    for options in unit_options:
                         for combo in itertools.product(*options):
                             seq = list(combo)
                             patterns.append(Doc(self.vocab, words=seq, lemmas=seq))

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
+import zipfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -31,12 +35,30 @@ def notes_rows(tables: dict[str, pd.DataFrame], notes: Sequence[str]) -> list[tu
     return rows
 
 
-def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str]) -> bytes:
-    """One ``.xlsx`` with a ``toelichting`` sheet first and one sheet per table."""
+# Characters XML cannot hold besides openpyxl's ILLEGAL_CHARACTERS_RE (C0 controls): lone
+# surrogates and the noncharacters U+FFFE/U+FFFF. Ingest replaces them already; a text from
+# elsewhere (a codebook, a theme label) must not stop the export either.
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+# Written into the workbook's properties and every zip entry, so that two runs on the same
+# data give the same bytes (openpyxl and zipfile would write the current time).
+FIXED_TIME = datetime(2000, 1, 1)
+
+
+def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str],
+                   created: datetime | None = None) -> bytes:
+    """One ``.xlsx`` with a ``toelichting`` sheet first and one sheet per table.
+
+    Args:
+        tables: The sheets, by name.
+        notes: General notes for the ``toelichting`` sheet.
+        created: The time written as the workbook's created and modified time (UTC);
+            :data:`FIXED_TIME` when None. The same inputs always give the same bytes.
+    """
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
 
     def cell_value(v: Any) -> Any:
         if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)):
@@ -44,10 +66,14 @@ def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str]) -> byt
         if hasattr(v, "item"):
             v = v.item()
         if isinstance(v, str):
-            return ILLEGAL_CHARACTERS_RE.sub("", v)
+            return _NOT_XML.sub("\ufffd", ILLEGAL_CHARACTERS_RE.sub("", v))
         return v
 
     wb = Workbook()
+    when = (created or FIXED_TIME).replace(microsecond=0)
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    wb.properties.created = wb.properties.modified = when
     bold = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
     ws = wb.active
@@ -94,6 +120,29 @@ def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str]) -> byt
         if len(df.columns):
             sheet.auto_filter.ref = f"A1:{get_column_letter(len(df.columns))}{max(1, len(df) + 1)}"
     buffer = io.BytesIO()
-    wb.save(buffer)
+    # openpyxl's ExcelWriter into a zip that dates its entries at ``when`` (wb.save would set
+    # the modified time to now).
+    with _DatedZip(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.date_time = when.timetuple()[:6]
+        ExcelWriter(wb, archive).save()
     return buffer.getvalue()
+
+
+class _DatedZip(zipfile.ZipFile):
+    """A zip file whose entries carry :attr:`date_time`, not the clock or a file's mtime."""
+
+    date_time: tuple[int, int, int, int, int, int] = FIXED_TIME.timetuple()[:6]
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        if not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
+            zinfo_or_arcname = zipfile.ZipInfo(zinfo_or_arcname, date_time=self.date_time)
+            zinfo_or_arcname.compress_type = self.compression
+            zinfo_or_arcname.external_attr = 0o600 << 16
+        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        # openpyxl writes each worksheet to a temporary file first: date it too
+        with open(filename, "rb") as fh:
+            data = fh.read()
+        self.writestr(arcname or os.path.basename(filename), data, compress_type, compresslevel)
 

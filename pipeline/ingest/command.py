@@ -7,10 +7,13 @@ Reads ``interviews.csv`` (or ``.xlsx``) and every transcript, hands them to
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
+import os
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -18,14 +21,27 @@ import pandas as pd
 from pipeline import config, schema, storage
 from pipeline.errors import CodeerError
 from pipeline.ingest.core import IngestResult, Issue, LoadedFile, build_tables, snake
-from pipeline.ingest.readers import ReadError, decode, read_file
+from pipeline.ingest.readers import (
+    ReadError,
+    clean_characters,
+    decode,
+    normalise,
+    read_file,
+    shown,
+)
 from pipeline.ingest.turns import DEFAULT_PATTERNS
 
 log = logging.getLogger("codeer")
 
 
-def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None]:
+def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None, list[Issue]]:
     """Read ``interviews.csv`` (or ``.xlsx``) from ``raw``; columns become snake_case strings.
+
+    The CSV separator is taken from the header line (comma, semicolon as Dutch Excel writes,
+    tab or bar); a sheet of one column has none.
+
+    Returns:
+        The sheet (with a ``_line`` column), its path, and warnings about its characters.
 
     Raises:
         CodeerError: The sheet exists but cannot be read or has no ``file`` column.
@@ -34,12 +50,17 @@ def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None]:
         path = raw / name
         if not path.exists():
             continue
+        issues: list[Issue] = []
         try:
             if path.suffix == ".xlsx":
                 df = pd.read_excel(path, dtype=str)
             else:
-                text, _, _ = decode(path.read_bytes(), path)
-                df = pd.read_csv(io.StringIO(text), dtype=str, sep=None, engine="python")
+                text, _, warnings = decode(path.read_bytes(), path)
+                issues += [Issue(name, w) for w in warnings]
+                text, warnings = clean_characters(normalise(text), name)
+                issues += [Issue(name, w) for w in warnings]
+                df = pd.read_csv(io.StringIO(text), dtype=str, sep=_separator(text),
+                                 engine="python")
         except ReadError:
             raise
         except Exception as exc:  # pandas raises many parser errors
@@ -53,21 +74,93 @@ def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None]:
                 f"{path} line 1: the header must have a 'file' column naming each transcript. "
                 f"Got {list(df.columns)} instead."
             )
-        df = df.map(lambda v: v.strip() if isinstance(v, str) else v)
+        df, warnings = _clean_cells(df, name)
+        issues += warnings
         df["_line"] = range(2, len(df) + 2)
-        return df, path
-    return None, None
+        return df, path, issues
+    return None, None, []
 
+
+def _separator(text: str) -> str:
+    """The separator of a CSV sheet, from its header line (a comma when it has one column)."""
+    header = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _clean_cells(df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """Strip the cells and replace characters that XML cannot hold (with a warning)."""
+    issues: list[Issue] = []
+
+    def clean(value, line: int):
+        if not isinstance(value, str):
+            return value
+        value, warnings = clean_characters(value.strip(), name)
+        if warnings:
+            issues.append(Issue(name, "characters that text cannot hold (such as U+FFFE) "
+                                "replaced by U+FFFD. Check the sheet.", line))
+        return value
+
+    df = df.copy()
+    for i, index in enumerate(df.index):
+        for col in df.columns:
+            df.at[index, col] = clean(df.at[index, col], i + 2)
+    return df, issues
+
+
+def scan_raw(raw: Path) -> tuple[list[Path], list[Issue]]:
+    """All candidate transcripts under ``raw``, sorted, and the entries that are not read.
+
+    Hidden files and documentation are left out silently. Links are not followed out of the
+    raw folder: a link to a file inside it is read, a link to a file elsewhere, a link to a
+    folder and a broken link are reported; so is anything that is not a regular file.
+    """
+    skip = {n.lower() for n in (*config.IGNORED_RAW_FILES, *config.METADATA_FILES)}
+    root = raw.resolve()
+    paths: list[Path] = []
+    issues: list[Issue] = []
+    for folder, dirs, files in os.walk(raw):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            if (here / d).is_symlink():
+                rel = (here / d).relative_to(raw).as_posix()
+                issues.append(Issue(rel, f"{shown(rel)}: is a link to a folder; codeer does not "
+                                    "follow folder links. Move or copy the folder into the raw "
+                                    "folder to read it."))
+        for f in sorted(files):
+            path = here / f
+            rel = path.relative_to(raw).as_posix()
+            if f.startswith(".") or f.lower() in skip:
+                continue
+            if path.is_symlink():
+                try:
+                    target = path.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    issues.append(Issue(rel, f"{shown(rel)}: is a broken link; not read."))
+                    continue
+                if not target.is_relative_to(root):
+                    issues.append(Issue(rel, f"{shown(rel)}: is a link to a file outside the raw "
+                                        "folder; not read. Copy the file into the raw folder."))
+                    continue
+            try:
+                regular = stat.S_ISREG(path.stat().st_mode)
+            except OSError as exc:
+                issues.append(Issue(rel, f"{shown(rel)}: cannot be read ({exc.strerror})."))
+                continue
+            if not regular:
+                issues.append(Issue(rel, f"{shown(rel)}: is not a regular file (a pipe or a "
+                                    "device); not read."))
+                continue
+            paths.append(path)
+    return sorted(paths), issues
 
 
 def find_files(raw: Path) -> list[Path]:
-    """All candidate transcripts under ``raw``, sorted; hidden files and docs left out."""
-    skip = {n.lower() for n in (*config.IGNORED_RAW_FILES, *config.METADATA_FILES)}
-    return sorted(
-        p for p in raw.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(raw).parts)
-        and p.name.lower() not in skip
-    )
+    """All candidate transcripts under ``raw``, sorted (see :func:`scan_raw`)."""
+    return scan_raw(raw)[0]
 
 
 def load_files(paths: list[Path], raw: Path, progress: bool = True):
@@ -84,9 +177,32 @@ def load_files(paths: list[Path], raw: Path, progress: bool = True):
             yield Issue(name, exc.message)
             continue
         except OSError as exc:
-            yield Issue(name, f"{name}: cannot be read ({exc.strerror}).")
+            yield Issue(name, f"{shown(name)}: cannot be read ({exc.strerror}).")
+            continue
+        except Exception as exc:  # a reader library failing on one file must not stop the batch
+            yield Issue(name, f"{shown(name)}: cannot be read ({type(exc).__name__}: "
+                        f"{shown(str(exc))[:200]}). Open it, check it and save it again; report "
+                        "it if the file looks fine.")
             continue
         yield LoadedFile(name, hashlib.sha256(data).hexdigest(), result)
+
+
+def _check_apart(raw: Path, out: Path) -> None:
+    """Refuse an output folder inside the raw folder (the next ingest would read the report as
+    an interview) and a raw folder inside the output folder.
+
+    Raises:
+        CodeerError: The folders are the same or one holds the other.
+    """
+    r, o = raw.resolve(), out.resolve()
+    if o == r or o.is_relative_to(r):
+        raise CodeerError(f"--out must be a folder outside the raw folder {raw}. Got {out} "
+                          "instead; the next ingest would read the reports as interviews. "
+                          "Choose another --out, such as data/coded.")
+    if r.is_relative_to(o):
+        raise CodeerError(f"--raw must be a folder outside the output folder {out}. Got {raw} "
+                          "instead; codeer writes and replaces files there. Keep the "
+                          "transcripts in a folder of their own, such as data/raw.")
 
 
 def run(
@@ -116,18 +232,24 @@ def run(
                 f"--speaker-pattern '{p}' must be a regular expression with a (?P<name>...) "
                 f"group. Got an error instead: {exc}."
             ) from None
-    metadata, meta_path = read_metadata(raw)
-    loaded, issues = [], []
-    for item in load_files(find_files(raw), raw, progress):
+    _check_apart(raw, out)
+    metadata, meta_path, issues = read_metadata(raw)
+    paths, scan_issues = scan_raw(raw)
+    issues += scan_issues
+    loaded = []
+    for item in load_files(paths, raw, progress):
         (issues if isinstance(item, Issue) else loaded).append(item)
     if not loaded:
-        detail = "; ".join(str(i) for i in issues[:3]) or "no transcript files"
+        detail = "; ".join(shown(str(i)) for i in issues[:3]) or "no transcript files"
         raise CodeerError(f"Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, "
                           ".vtt or .srt transcripts.")
     result = build_tables(loaded, metadata, meta_path.name if meta_path else "", unit, patterns)
     result.issues[:0] = issues
     for issue in result.issues:
-        log.warning("%s", issue)
+        log.warning("%s", shown(str(issue)))
+    if result.documents.empty:
+        raise CodeerError(f"Nothing readable in {raw}: every transcript was refused (see the "
+                          "warnings above). Fix or replace the files.")
     if strict and result.issues:
         raise CodeerError(f"{len(result.issues)} problem(s) in the input and --strict is set.",
                           exit_code=1)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline import config, hooks, schema
 from pipeline.errors import CodeerError
-from pipeline.ingest.readers import ReadResult
+from pipeline.ingest.readers import ReadResult, shown
 from pipeline.ingest.turns import DEFAULT_PATTERNS, Turn, parse_turns
 from pipeline.vocab import role_word, split_names
 
@@ -29,6 +29,12 @@ _TERMINAL = ".?!;…"
 _BLOCK_START = re.compile(r"[A-ZÀ-Þ0-9•\-–*·]")
 _STRIP_LEAD = "•-–*·\t \"'“‘"
 _WORD = re.compile(r"\w", re.UNICODE)
+# A block of text without a sentence end or line break longer than this is cut (spaCy refuses
+# texts over 1,000,000 characters, and no sentence is this long).
+MAX_BLOCK_CHARS = 100_000
+# More segments than this from one file is no interview (a day of talk gives some 5,000): the
+# file is refused before its segments are lemmatised.
+MAX_SEGMENTS = 50_000
 
 
 @dataclass
@@ -40,8 +46,11 @@ class Issue:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file} line {self.line}" if self.line else self.file
-        return self.message if self.message.startswith(self.file) else f"{where}: {self.message}"
+        name = shown(self.file)
+        where = f"{name} line {self.line}" if self.line else name
+        if self.message.startswith((self.file, name)):
+            return self.message
+        return f"{where}: {self.message}"
 
 
 @dataclass
@@ -81,6 +90,7 @@ def _match_metadata(
     by_name = {f.lower(): f for f in files}
     by_stem = {Path(f).name.lower(): f for f in files}
     seen_ids: dict[str, int] = {}
+    row_lines: dict[str, int] = {}
     for row in meta.to_dict("records"):
         line = row.pop("_line")
         fname = row.get("file")
@@ -94,6 +104,12 @@ def _match_metadata(
                       "name or add the transcript; the row is ignored.", line)
             )
             continue
+        if target in row_lines:
+            issues.append(
+                Issue(meta_name, f"names '{fname}' like line {row_lines[target]}; one row per "
+                      "transcript. This row is ignored; merge the two rows.", line)
+            )
+            continue
         iid = row.get("interview_id")
         if isinstance(iid, str) and iid:
             if iid in seen_ids:
@@ -104,6 +120,7 @@ def _match_metadata(
                 continue
             seen_ids[iid] = line
         rows[target] = row
+        row_lines[target] = line
     for f in files:
         if f not in rows:
             issues.append(
@@ -201,6 +218,20 @@ def split_blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in (_trim(text, s, e) for s, e in blocks) if e > s]
 
 
+def cut_long(text: str, start: int, end: int, limit: int = MAX_BLOCK_CHARS
+             ) -> list[tuple[int, int]]:
+    """Cut ``text[start:end]`` into pieces of at most ``limit`` characters, at a space where
+    there is one, so that spaCy (1,000,000 characters at most) never sees a longer text."""
+    pieces = []
+    while end - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        cut = cut if cut > start else start + limit
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start] in _STRIP_LEAD + "\n\r":
         start += 1
@@ -222,26 +253,46 @@ def segment_id(document_id: str, text: str, occurrence: int = 0) -> str:
 
 
 def _segments_for(
-    doc_id: str, text: str, turns: list[Turn], roles: dict[str, str], result: ReadResult,
-    unit: str,
-) -> list[dict]:
+    doc_id: str, name: str, text: str, turns: list[Turn], roles: dict[str, str],
+    result: ReadResult, unit: str,
+) -> tuple[list[dict] | None, list[Issue]]:
+    """The segment rows of one document and its problems; None when it has too many."""
     from pipeline.nlp import get_nlp, lemma_string
 
     nlp = get_nlp(sentences=True)
+    issues: list[Issue] = []
     seen: dict[str, int] = {}
-    spans: list[tuple[int, int, int]] = []  # (turn_index, start, end)
+    pieces: list[tuple[int, int, int]] = []  # (turn_index, start, end): turns or blocks
     for ti, turn in enumerate(turns):
         if unit == "turn":
             s, e = _trim(text, turn.start, turn.end)
-            if e > s:
-                spans.append((ti, s, e))
-            continue
-        blocks = split_blocks(text, turn.start, turn.end)
-        for (bs, _be), doc in zip(blocks, nlp.pipe(text[s:e] for s, e in blocks), strict=True):
+            blocks = [(s, e)] if e > s else []
+        else:
+            blocks = split_blocks(text, turn.start, turn.end)
+        for s, e in blocks:
+            if e - s > MAX_BLOCK_CHARS:
+                issues.append(Issue(name, f"a passage of {e - s:,} characters without a line "
+                                    "break or sentence end; cut into pieces of at most "
+                                    f"{MAX_BLOCK_CHARS:,} characters. Check this part of the file.",
+                                    text.count("\n", 0, s) + 1))
+            pieces += [(ti, *_trim(text, a, b)) for a, b in cut_long(text, s, e)]
+        if len(pieces) > MAX_SEGMENTS:
+            break
+    spans: list[tuple[int, int, int]] = []
+    if unit == "turn":
+        spans = [p for p in pieces if p[2] > p[1]]
+    elif len(pieces) <= MAX_SEGMENTS:
+        for (ti, bs, _be), doc in zip(pieces, nlp.pipe(text[s:e] for _, s, e in pieces),
+                                      strict=True):
             for sent in doc.sents:
                 s, e = _trim(text, bs + sent.start_char, bs + sent.end_char)
                 if e > s and _WORD.search(text, s, e):
                     spans.append((ti, s, e))
+    if len(pieces) > MAX_SEGMENTS or len(spans) > MAX_SEGMENTS:
+        issues.append(Issue(name, f"{shown(name)}: gives more than {MAX_SEGMENTS:,} segments, "
+                            "far more than an interview holds; the file is not read. Check that "
+                            "it is a transcript, or split it."))
+        return None, issues
     cue_starts = [c[0] for c in result.times]
     rows = []
     for ti, s, e in spans:
@@ -274,7 +325,7 @@ def _segments_for(
         row["lemmas"] = lemma_string(doc)
     for i, row in enumerate(rows):
         row["segment_index"] = i
-    return rows
+    return rows, issues
 
 
 @hooks.timed("segment_lemmatise")
@@ -328,6 +379,10 @@ def build_tables(
         issues.extend(role_issues)
         issues.extend(Issue(f.name, w) for w in f.result.warnings)
         extra = {rename[c]: meta.get(c) for c in meta_cols}
+        rows, seg_issues = _segments_for(doc_id, f.name, text, turns, roles, f.result, unit)
+        issues.extend(seg_issues)
+        if rows is None:  # refused: too many segments
+            continue
         doc_rows.append(
             {
                 "document_id": doc_id,
@@ -340,7 +395,7 @@ def build_tables(
                 **extra,
             }
         )
-        for row in _segments_for(doc_id, text, turns, roles, f.result, unit):
+        for row in rows:
             row.update(extra)
             seg_rows.append(row)
     extra_cols = [rename[c] for c in meta_cols]

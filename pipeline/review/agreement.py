@@ -45,7 +45,15 @@ def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise CodeerError(f"Gold file {path} does not exist.")
-    raw = path.read_text(encoding="utf-8-sig")
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CodeerError(
+            f"{path.name} line {line}: must be UTF-8 text. Got byte 0x{data[exc.start]:02x} "
+            "instead. Save the gold file as UTF-8 (in Excel: CSV UTF-8)."
+        ) from None
     try:
         if path.suffix.lower() in (".jsonl", ".json"):
             rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
@@ -74,7 +82,11 @@ def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
                               "documents.parquet. Use a document id or a file name.")
         text = texts[doc_id]
         if row.get("start") not in (None, "") and row.get("end") not in (None, ""):
-            start, end = int(row["start"]), int(row["end"])
+            try:
+                start, end = int(row["start"]), int(row["end"])
+            except (TypeError, ValueError):
+                raise CodeerError(f"{path.name} line {line}: start and end must be whole numbers. "
+                                  f"Got '{row['start']}' and '{row['end']}' instead.") from None
             if not 0 <= start < end <= len(text):
                 raise CodeerError(f"{path.name} line {line}: offsets {start}-{end} lie outside "
                                   f"document '{doc_id}' ({len(text)} characters).")

@@ -11,6 +11,7 @@ the log, so they apply again if the segment comes back.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -62,7 +63,8 @@ def parse_reviews(
         order, and the issues.
     """
     issues: list[ReviewIssue] = []
-    reader = csv.reader(io.StringIO(text))
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
     rows = []
     header = next(reader, None)
     if header is None:
@@ -78,7 +80,7 @@ def parse_reviews(
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) < len(header):
+        if len(cells) < len(header) or any(c.strip() for c in cells[len(header):]):
             issues.append(ReviewIssue(line, f"has {len(cells)} cells, the header has "
                                             f"{len(header)}; the row is skipped."))
             continue
@@ -179,15 +181,83 @@ def apply_reviews(
     return schema.CODINGS.conform(out), notes
 
 
+def _delimiter(text: str) -> str:
+    """The separator of the log, from its header: a comma, or the semicolon of Dutch Excel."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _decode(data: bytes) -> str:
+    """The log as text: UTF-8 (with or without BOM), a line saved as Windows-1252 by an older
+    Excel read as such, so that one line never hides the others."""
+    from pipeline.ingest.readers import decode
+
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text, _, warnings = decode(data, Path(config.REVIEWS_FILE))
+        for warning in warnings:
+            log.warning("%s", warning)
+        return text
+
+
 def read_reviews(out: Path, known_codes: set[str] | None = None) -> pd.DataFrame:
-    """Read ``OUT/reviews.csv`` (empty frame when absent), logging every unusable row."""
+    """Read ``OUT/reviews.csv`` (empty frame when absent), logging every unusable row.
+
+    The log may have been saved by Excel: a BOM, CRLF line ends and a semicolon separator are
+    read as they are.
+
+    Raises:
+        CodeerError: A line of the log is neither UTF-8 nor Windows-1252.
+    """
     path = Path(out) / config.REVIEWS_FILE
     if not path.exists():
         return parse_reviews("")[0]
-    reviews, issues = parse_reviews(path.read_text(encoding="utf-8-sig"), known_codes)
+    reviews, issues = parse_reviews(_decode(path.read_bytes()), known_codes)
     for issue in issues:
         log.warning("%s", issue)
     return reviews
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """The log opened for reading and appending, locked against every other writer.
+
+    The lock covers the check for a header and the append, so two ``codeer review`` that start
+    a new log at once write one header between them.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        if os.name == "nt":  # pragma: no cover - Windows
+            import msvcrt
+
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _dialect(fd: int) -> tuple[str, str, bool]:
+    """Separator, line end, and whether a line end is missing at the end of an open log."""
+    def read_at(offset: int, n: int) -> bytes:  # os.pread does not exist on Windows
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, n)
+
+    size = os.fstat(fd).st_size
+    head = read_at(0, min(size, 4096))
+    first = head.split(b"\n", 1)[0] + (b"\n" if b"\n" in head else b"")
+    delimiter = _delimiter(first.decode("utf-8-sig", errors="replace"))
+    newline = "\r\n" if first.endswith(b"\r\n") else "\n"
+    unterminated = size > 0 and read_at(size - 1, 1) not in (b"\n", b"\r")
+    return delimiter, newline, unterminated
 
 
 def record(
@@ -200,6 +270,9 @@ def record(
     timestamp: datetime | None = None,
 ) -> dict:
     """Append one decision to ``OUT/reviews.csv`` (the only writer of that file).
+
+    The row is written in the log's own dialect (a log saved by Dutch Excel keeps its
+    semicolons and CRLF), on a line of its own even when an editor dropped the final line end.
 
     Raises:
         CodeerError: Unknown decision, empty reviewer, or a segment id that does not exist.
@@ -218,15 +291,73 @@ def record(
     row = {"segment_id": segment_id, "code_id": code_id, "decision": decision,
            "reviewer": reviewer.strip(), "timestamp": stamp, "note": note}
     path = out / config.REVIEWS_FILE
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    new = not path.exists() or path.stat().st_size == 0
-    if new:
-        writer.writerow(COLUMNS)
-    writer.writerow([row[c] for c in COLUMNS])
-    # One append of whole lines, flushed to disk: earlier decisions are never rewritten.
-    with open(path, "a", encoding="utf-8", newline="") as fh:
-        fh.write(buffer.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with _locked(path) as fd:
+            delimiter, newline, unterminated = _dialect(fd)
+            buffer = io.StringIO()
+            if unterminated:
+                buffer.write(newline)
+            writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+            if os.fstat(fd).st_size == 0:
+                writer.writerow(COLUMNS)
+            writer.writerow([row[c] for c in COLUMNS])
+            # One append of whole lines, flushed to disk: earlier decisions are never rewritten.
+            os.write(fd, buffer.getvalue().encode("utf-8"))
+            os.fsync(fd)
+    except OSError as exc:
+        raise CodeerError(f"Cannot append to {path}: {exc.strerror}. Close it if another "
+                          "program has it open, or check the folder's permissions.") from None
     return row
+
+
+def record_many(out: Path, rows: list[dict]) -> list[dict]:
+    """Append several decisions to ``OUT/reviews.csv`` in one write (``codeer import``).
+
+    Each row (``segment_id, code_id, decision, reviewer``, optional ``note`` and
+    ``timestamp``) is checked as :func:`record` checks one, all before anything is written, so
+    the log gets all of them or none; then they are appended like :func:`record` appends one.
+
+    Returns:
+        The rows as written.
+
+    Raises:
+        CodeerError: An unknown decision, an empty reviewer or a segment that does not exist.
+    """
+    from pipeline import storage
+
+    if not rows:
+        return []
+    out = Path(out)
+    segments = set(storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)["segment_id"])
+    written = []
+    for r in rows:
+        if r["decision"] not in DECISIONS:
+            raise CodeerError(f"decision must be one of {list(DECISIONS)}. Got "
+                              f"'{r['decision']}' instead.")
+        if not str(r["reviewer"]).strip():
+            raise CodeerError("reviewer must be a name or initials, so agreement can be "
+                              "computed.")
+        if r["segment_id"] not in segments:
+            raise CodeerError(f"segment '{r['segment_id']}' is not in "
+                              f"{out / config.SEGMENTS_FILE}.")
+        stamp = (r.get("timestamp") or datetime.now(UTC)).isoformat(timespec="seconds")
+        written.append({"segment_id": r["segment_id"], "code_id": r["code_id"],
+                        "decision": r["decision"], "reviewer": str(r["reviewer"]).strip(),
+                        "timestamp": stamp, "note": r.get("note") or ""})
+    path = out / config.REVIEWS_FILE
+    try:
+        with _locked(path) as fd:
+            delimiter, newline, unterminated = _dialect(fd)
+            buffer = io.StringIO()
+            if unterminated:
+                buffer.write(newline)
+            writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+            if os.fstat(fd).st_size == 0:
+                writer.writerow(COLUMNS)
+            writer.writerows([row[c] for c in COLUMNS] for row in written)
+            os.write(fd, buffer.getvalue().encode("utf-8"))
+            os.fsync(fd)
+    except OSError as exc:
+        raise CodeerError(f"Cannot append to {path}: {exc.strerror}. Close it if another "
+                          "program has it open, or check the folder's permissions.") from None
+    return written

@@ -116,3 +116,54 @@ def test_cli_exits_2_without_traceback_on_broken_codebook(tmp_path):
     assert "Traceback" not in result.output
     assert "codebook.yaml line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. " \
            "Got 99 instead" in result.output
+
+
+# --------------------------------------------------------------------- hostile YAML (issue 15)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """A few hundred bytes that expand to 9**9 strings when aliases are followed."""
+    lines = ["background:", '  - &l0 ["ha", "ha", "ha", "ha", "ha", "ha", "ha", "ha", "ha"]']
+    for i in range(1, levels):
+        lines.append(f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = [
+    # (name, file text, line, fragment): each reproduction ran into a hang or exit 3
+    ("billion laughs", GOOD + billion_laughs(), 18, "anchors and aliases ('&name', '*name') "
+     "are not allowed"),
+    ("recursive alias", GOOD + "background: &lus [*lus]\n", 17, "anchors and aliases"),
+    ("python tag", GOOD.replace("name: Proef", "name: !!python/name:os.system"), 2,
+     "the tag '!!python/name:os.system' is not allowed"),
+    ("float tag", GOOD.replace("name: Proef", "name: Proef\ndefaults: {threshold: !!float abc}"),
+     3, "'abc' must be a valid !!float value"),
+    ("complex key", GOOD + "? [rol, taak]\n: onduidelijk\n", 17, "a key must be a plain word"),
+    ("noncharacter", GOOD.replace("Duidelijkheid", "Duidelijkheid\ufffe"), 11,
+     "the character U+FFFE is not allowed"),
+]
+
+
+@pytest.mark.parametrize("name, text, line, fragment", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_yaml_is_one_line_with_file_and_line_exit_2(tmp_path, name, text, line,
+                                                            fragment):
+    path = tmp_path / "codebook.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size < 1000
+    result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(path)])
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert errors == [ln for ln in result.output.splitlines() if ln.strip()], result.output
+    assert errors[0].startswith(f"error: codebook.yaml line {line}: {fragment}"), errors[0]
+
+
+def test_codebook_that_is_not_utf8_is_refused_with_line_and_byte(tmp_path):
+    """Reproduction: a Windows-1252 codebook was accepted with U+FFFD for every accent."""
+    path = tmp_path / "codebook.yaml"
+    path.write_bytes(GOOD.replace("Duidelijkheid over", "Duidelijkheid (één) over")
+                     .encode("cp1252"))
+    with pytest.raises(CodeerError) as info:
+        load_codebook(path)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith("codebook.yaml line 11: must be UTF-8 text. Got byte 0xe9")
+    assert "Save the codebook as UTF-8" in str(info.value)

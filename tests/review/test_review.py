@@ -15,6 +15,7 @@ from pipeline.coding import coder
 from pipeline.coding import command as code
 from pipeline.coding.codebook import load_codebook
 from pipeline.coding.prototypes import segment_vectors
+from pipeline.errors import CodeerError
 from pipeline.models.cache import EmbeddingCache
 from pipeline.review import command as review_command
 from pipeline.review import decisions as review
@@ -155,3 +156,115 @@ def test_calibration_on_simulated_review_improves_f1(demo_copy):
           f"{after:.3f}; thresholds " + ", ".join(
               f"{k}={v['threshold']:+.3f}" for k, v in content["codes"].items()))
     assert after > before
+
+
+# --------------------------------------------------------------------- the log under stress
+
+
+@pytest.fixture(scope="module")
+def small_out(tmp_path_factory):
+    """Four turns of a real debate ingested: an OUT folder with segments to review."""
+    from pipeline.ingest import command as ingest
+    from tests.ingest.test_ingest import TURNS, WRITERS
+
+    root = tmp_path_factory.mktemp("review")
+    (root / "raw").mkdir()
+    WRITERS[".txt"](root / "raw" / "debat.txt", TURNS)
+    ingest.run(root / "raw", root / "out", progress=False)
+    return root / "out"
+
+
+def fresh_out(small_out, path):
+    """A copy of ``small_out`` without a review log; its segment ids."""
+    import shutil
+
+    shutil.copytree(small_out, path)
+    segments = storage.read_table(path / config.SEGMENTS_FILE, schema.SEGMENTS)
+    return path, segments["segment_id"].tolist()
+
+
+def test_append_after_a_log_without_final_newline_loses_nothing(small_out, tmp_path):
+    """Reproduction: reviews.csv saved by an editor without its final newline; the next
+    decision was glued onto the last line and silently lost."""
+    out, ids = fresh_out(small_out, tmp_path / "out")
+    review.record(out, ids[0], "L1", "accept", "an", timestamp=T0)
+    path = out / config.REVIEWS_FILE
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # as an editor saves it
+    review.record(out, ids[1], "L3", "reject", "bo", note="past niet",
+                  timestamp=T0 + timedelta(minutes=1))
+    reviews, issues = review.parse_reviews(path.read_text(encoding="utf-8"))
+    assert not issues
+    assert reviews[["segment_id", "code_id", "decision"]].values.tolist() == [
+        [ids[0], "L1", "accept"], [ids[1], "L3", "reject"]]
+
+
+def test_glued_line_is_reported_not_misread():
+    glued = HEADER + "s1,L1,accept,an,2026-11-27T10:00:00,s2,L3,reject,bo,2026-11-27T11:00:00,\n"
+    reviews, issues = review.parse_reviews(glued)
+    assert reviews.empty and "line 2: has 11 cells, the header has 6" in str(issues[0])
+
+
+def test_log_saved_by_dutch_excel_is_read_and_appended_in_its_own_dialect(small_out, tmp_path):
+    """Reproduction: a reviews.csv saved by Dutch Excel (';', BOM, CRLF) was ignored in full
+    while `codeer review` kept appending comma rows to it."""
+    out, ids = fresh_out(small_out, tmp_path / "out")
+    rows = [";".join(review.COLUMNS),
+            f"{ids[0]};L1;accept;an;2026-11-27T10:00:00;klopt, zeker",
+            f"{ids[1]};L3;reject;an;2026-11-27T10:05:00;"]
+    path = out / config.REVIEWS_FILE
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8") + b"\r\n")
+    review.record(out, ids[2], "L5", "add", "bo", note="gemist; echt", timestamp=T0)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and data.count(b"\r\n") == 4
+    assert data.endswith(f'{ids[2]};L5;add;bo;{T0.isoformat()};"gemist; echt"\r\n'.encode())
+    reviews = review.read_reviews(out, {"L1", "L3", "L5"})
+    assert reviews[["segment_id", "decision", "note"]].values.tolist() == [
+        [ids[0], "accept", "klopt, zeker"], [ids[1], "reject", ""],
+        [ids[2], "add", "gemist; echt"]]
+
+
+def _record_rounds(out_dirs, segment, reviewer, barrier):
+    for i, out in enumerate(out_dirs):
+        barrier.wait()
+        review.record(out, segment, "L1", "accept", reviewer,
+                      timestamp=T0 + timedelta(minutes=i))
+
+
+def test_fifty_rounds_of_two_concurrent_reviews_lose_nothing_and_write_one_header(
+        small_out, tmp_path):
+    """Two `codeer review` at once, 50 times, each time on a new log: every decision is kept
+    and the header is written once (reproduction: a duplicated header when two reviews start a
+    new log at once)."""
+    import multiprocessing
+
+    rounds = 50
+    outs = []
+    for i in range(rounds):
+        out, ids = fresh_out(small_out, tmp_path / f"out{i}")
+        outs.append(out)
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    workers = [ctx.Process(target=_record_rounds, args=(outs, ids[k], name, barrier))
+               for k, name in enumerate(("an", "bo"))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert [w.exitcode for w in workers] == [0, 0]
+    for out in outs:
+        text = (out / config.REVIEWS_FILE).read_text(encoding="utf-8")
+        assert text.count("segment_id") == 1, text
+        reviews, issues = review.parse_reviews(text)
+        assert not issues and sorted(reviews["reviewer"]) == ["an", "bo"]
+
+
+def test_gold_file_that_is_not_utf8_exits_2_with_file_and_line(small_out, tmp_path):
+    """Reproduction: `evaluate --gold` on a non-UTF-8 file exited 3 "unexpected"."""
+    documents = storage.read_table(small_out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
+    path = tmp_path / "gold.csv"
+    path.write_bytes("document,text,codes\ndebat,Voorzitter,L1\ndebat,één loket,L3\n"
+                     .encode("cp1252"))
+    with pytest.raises(CodeerError) as info:
+        read_gold(path, documents)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith("gold.csv line 3: must be UTF-8 text. Got byte 0xe9")
