@@ -58,14 +58,6 @@ def _earlier_ids(out: Path) -> dict[str, str]:
     return previous_ids(key)
 
 
-def reviewer_names(out: Path, known_codes: set[str]) -> list[str]:
-    """Reviewer names from ``OUT/reviews.csv``, in order of first decision."""
-    from pipeline.review import decisions as review
-
-    reviews = review.read_reviews(out, known_codes)
-    return list(dict.fromkeys(r for r in reviews["reviewer"] if str(r).strip()))
-
-
 @hooks.timed("write_files")
 def write(out: Path, result: Export) -> list[Path]:
     """Write every export atomically; remove theme outputs of an earlier run without themes.
@@ -154,13 +146,17 @@ def run(
         raise CodeerError(f"{out} holds no {config.CODINGS_FILE}, so there is nothing to export "
                           f"yet. Run `codeer code --out {out}` first.")
     from pipeline.coding.codebook import load_codebook
+    from pipeline.review import decisions as review
+    from pipeline.review import memos as memo_log
 
     book, _sha = load_codebook(codebook)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
     themes, theme_info = _read_themes(out)
-    reviewers = reviewer_names(out, {c.id for c in book.codes})
+    reviews = review.read_reviews(out, {c.id for c in book.codes})
+    memos = memo_log.read_memos(out)
+    reviewers = list(dict.fromkeys(r for r in reviews["reviewer"] if str(r).strip()))
     rules = pseudonymisation_settings(codebook, settings) if pseudonymise else None
     if rules is not None and rules.source is not None:
         log.info("pseudonymisation settings: %s (%d to keep, %d to remove, districts %s)",
@@ -181,10 +177,11 @@ def run(
                            else 1)
 
             result = build_export(documents, segments, codings, book, pseudo, themes,
-                                  theme_info, reviewers, step, previous_ids=earlier)
+                                  theme_info, reviewers, step, previous_ids=earlier,
+                                  reviews=reviews, memos=memos)
     else:
         result = build_export(documents, segments, codings, book, pseudo, themes, theme_info,
-                              reviewers, previous_ids=earlier)
+                              reviewers, previous_ids=earlier, reviews=reviews, memos=memos)
     write(out, result)
     n_rejected = int((codings["status"] == "rejected").sum())
     n_placeholders = 0 if result.key is None else len(result.key)

@@ -8,14 +8,19 @@ Everything a researcher takes out of codeer is made here, from the stage outputs
 * ``OUT/figures/<name>.png`` (300 dpi) and ``.svg`` (see :mod:`pipeline.export.figures`);
 * ``OUT/project.qdpx`` and ``OUT/codebook.qdc`` (see :mod:`pipeline.export.refiqda`);
 * ``OUT/report.md`` and a self-contained ``OUT/report.html`` (see :mod:`pipeline.export.report`);
-* ``OUT/private/pseudonymisation_key.csv``: which placeholder stands for which original. It is
-  never referenced from any other export and is not written with ``--no-pseudonymise``.
+* ``OUT/private/pseudonymisation_key.csv``: which placeholder stands for which original (and
+  which neutral document id stands for which original id), and
+  ``OUT/private/pseudonymisation_overview.csv``: every replacement per document (what, where,
+  why), to check before sharing. Both are owner-only, never referenced from any other export
+  and not written with ``--no-pseudonymise``.
 
 Pseudonymisation is on by default and covers every exported text: the transcripts (REFI-QDA
 sources), excerpts and quotes (cut from the pseudonymised transcripts with the offset maps),
 evidence strings, metadata values and theme labels/keywords. Interviewer names and every speaker
 label that is not a role word ("Sanne de Wit", not "R") are handed to the pseudonymiser as extra
-names; the ``interviewer`` metadata column is never exported.
+names; the ``interviewer`` metadata column is never exported. Document ids that come from a file
+name (no row in ``interviews.csv``) or hold a replaced name become neutral ids such as
+``interview-01`` in every export (:func:`pipeline.export.privacy.exported_ids`).
 
 Codings with status ``rejected`` do not count anywhere; they stay in ``excerpts`` with their
 status, so a reviewer can see what was turned down.
@@ -29,12 +34,22 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 
 from pipeline import hooks
 from pipeline.coding.codebook import Codebook
-from pipeline.export.privacy import KEY_COLUMNS, PseudonymiserLike, extra_names, metadata_columns
+from pipeline.export.privacy import (
+    KEY_COLUMNS,
+    OVERVIEW_COLUMNS,
+    PseudonymiserLike,
+    exported_ids,
+    extra_names,
+    id_key_rows,
+    metadata_columns,
+    name_words,
+)
 from pipeline.export.tables import (
     Memo,
     check_codes,
@@ -46,6 +61,7 @@ from pipeline.export.tables import (
     exported_metadata,
     interviews_table,
     keyword_scrubber,
+    memos_table,
     pseudo_segment_texts,
     theme_interview_table,
     theme_quotes,
@@ -72,6 +88,8 @@ class Export:
         codebook: The ``.qdc`` bytes.
         key: The pseudonymisation key table, or ``None`` when pseudonymisation is off.
         notes: General remarks (also on the ``toelichting`` sheet).
+        overview: Every replacement (:data:`pipeline.export.privacy.OVERVIEW_COLUMNS`), or
+            ``None`` when pseudonymisation is off.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -83,6 +101,7 @@ class Export:
     codebook: bytes
     key: pd.DataFrame | None
     notes: list[str] = field(default_factory=list)
+    overview: pd.DataFrame | None = None
 
 
 @hooks.timed("build_export")
@@ -96,6 +115,11 @@ def build_export(
     theme_info: pd.DataFrame | None = None,
     reviewers: Sequence[str] = (),
     step: Callable[[str], None] = lambda name: None,
+    *,
+    reviews: pd.DataFrame | None = None,
+    memos: pd.DataFrame | None = None,
+    coded_at: datetime | None = None,
+    previous_ids: dict[str, str] | None = None,
 ) -> Export:
     """Build every export in memory (the core of :func:`run`).
 
@@ -110,6 +134,13 @@ def build_export(
         theme_info: ``theme_info.csv``, or ``None`` (no theme tables, figure or section).
         reviewers: Reviewer names (users of the REFI-QDA project).
         step: Called with the name of each step before it runs (progress display).
+        reviews: ``reviews.csv`` as parsed (:func:`pipeline.review.decisions.read_reviews`):
+            its notes become REFI-QDA notes on the codings' selections.
+        memos: ``memos.csv`` as parsed (:func:`pipeline.review.memos.read_memos`): the
+            ``memos`` table and sheet, the report's appendix and REFI-QDA notes.
+        coded_at: When the automatic codings were made (a recorded, deterministic time; see
+            :mod:`pipeline.export.refiqda`), for the REFI-QDA dates.
+        previous_ids: Neutral document ids of an earlier export (from its key table), kept.
 
     Raises:
         CodeerError: Codings refer to codes outside ``book`` or to missing segments.
@@ -123,7 +154,7 @@ def build_export(
 
     try:
         return _build(documents, segments, codings, book, pseudo, themes, theme_info, reviewers,
-                      phase)
+                      phase, reviews, memos, coded_at, previous_ids or {})
     finally:
         phases.close()
 
@@ -131,7 +162,9 @@ def build_export(
 def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame,
            book: Codebook, pseudo: PseudonymiserLike, themes: pd.DataFrame | None,
            theme_info: pd.DataFrame | None, reviewers: Sequence[str],
-           step: Callable[[str], None]) -> Export:
+           step: Callable[[str], None], reviews: pd.DataFrame | None = None,
+           memos: pd.DataFrame | None = None, coded_at: datetime | None = None,
+           previous_ids: dict[str, str] | None = None) -> Export:
     from pipeline.export import figures, refiqda, report
 
     check_codes(codings, book, segments)
@@ -140,6 +173,20 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
 
     step("pseudonimiseren")
     docs = pseudo.documents(dict(zip(documents["document_id"], documents["text"], strict=True)))
+    ids: dict[str, str] = {}
+    if pseudo.enabled:
+        # Ids from file names may hold names: from here on every table, the report, the
+        # REFI-QDA project and the figures only see the exported ids.
+        words = name_words([*pseudo.key_table().get("original", []), *pseudo.originals(),
+                            *extra_names(documents, segments)])
+        ids = exported_ids(documents, words, previous_ids)
+        documents, segments, docs, theme_info = _rename_documents(ids, documents, segments,
+                                                                  docs, theme_info)
+        if any(new != old for old, new in ids.items()):
+            notes.insert(1, "Interviews zonder rij in interviews.csv, of met een naam in hun "
+                            "id, hebben in de export een neutraal id (interview-01, "
+                            "interview-02, ...); de koppeling met het bestand staat alleen in "
+                            "de privésleutel en blijft bij een volgende export gelijk.")
     seg_texts = pseudo_segment_texts(segments, docs)
     scrub = Memo(pseudo)
     meta = exported_metadata(documents, scrub)
@@ -160,6 +207,12 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
         tables["theme_interview"] = theme_interview_table(themes, segments, tables["themes"],
                                                           documents)
         quotes_by_theme = theme_quotes(theme_info, themes, seg_texts, segments, meta)
+    memos = memos if memos is not None else _no_memos()
+    if ids and len(memos):  # a memo on an interview names it by its id
+        memos = memos.assign(target=[
+            ids.get(t, t) if a == "document" else t
+            for a, t in zip(memos["about"], memos["target"], strict=True)])
+    tables["memos"] = memos_table(memos, segments, seg_texts, scrub)
 
     step("werkboek")
     workbook = workbook_bytes(tables, notes)
@@ -177,10 +230,15 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
         def offsets(doc_id: str, start: int, end: int) -> tuple[int, int]:
             return docs[doc_id].map_start(start), docs[doc_id].map_end(end)
 
+    refi_notes = refiqda.memo_notes(memos, scrub)
+    if reviews is not None:
+        refi_notes += refiqda.review_notes(reviews, scrub)
+    speakers = {str(s): str(scrub(str(s))) for s in segments["speaker"].dropna().unique()}
     project = refiqda.build_project(
         refi_docs, segments, codings, book, texts=texts, offsets=offsets,
         reviewers=list(reviewers), project_name=book.name,
-        metadata_columns=metadata_columns(documents),
+        metadata_columns=metadata_columns(documents), coded_at=coded_at, notes=refi_notes,
+        speakers=speakers,
     )
     qdc = refiqda.build_codebook(book)
 
@@ -189,10 +247,40 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
     md = report.render_markdown(summary, book, tables, quotes_by_theme, sorted(figs))
     html = report.render_html(md, {n: png for n, (png, _svg) in figs.items()}, book.name)
 
-    key = None
+    key = overview = None
     if pseudo.enabled:
         key = pseudo.key_table().reindex(columns=list(KEY_COLUMNS))
-    return Export(tables, workbook, figs, md, html, project, qdc, key, notes)
+        key = pd.concat([key, id_key_rows(ids, previous_ids)], ignore_index=True)
+        overview = _overview(pseudo, ids)
+    return Export(tables, workbook, figs, md, html, project, qdc, key, notes, overview)
+
+
+def _rename_documents(
+    ids: dict[str, str], documents: pd.DataFrame, segments: pd.DataFrame,
+    docs: dict, theme_info: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame | None]:
+    """The frames with every document id replaced by its exported id."""
+    documents = documents.assign(document_id=documents["document_id"].map(ids))
+    segments = segments.assign(document_id=segments["document_id"].map(ids))
+    docs = {ids[k]: v for k, v in docs.items()}
+    if theme_info is not None:
+        theme_info = theme_info.assign(interviews=theme_info["interviews"].map(
+            lambda v: [ids.get(d, d) for d in v]))
+    return documents, segments, docs, theme_info
+
+
+def _overview(pseudo: PseudonymiserLike, ids: dict[str, str]) -> pd.DataFrame:
+    """Every replacement of the run, with the exported id of its document."""
+    make = getattr(pseudo, "overview", None)
+    frame = make() if make is not None else pd.DataFrame(columns=["document_id"])
+    frame = frame.assign(exported_id=frame["document_id"].map(lambda d: ids.get(d, "")))
+    return frame.reindex(columns=list(OVERVIEW_COLUMNS))
+
+
+def _no_memos() -> pd.DataFrame:
+    from pipeline.review.memos import parse_memos
+
+    return parse_memos("")[0]
 
 
 def _notes(pseudonymised: bool, have_themes: bool) -> list[str]:
@@ -206,7 +294,11 @@ def _notes(pseudonymised: bool, have_themes: bool) -> list[str]:
     if pseudonymised:
         notes.insert(0, "Alle teksten zijn gepseudonimiseerd: namen, plaatsen, data, "
                         "telefoonnummers en e-mailadressen zijn vervangen door placeholders "
-                        "zoals [PERSOON-1]; dezelfde persoon heeft overal dezelfde placeholder. "
+                        "zoals [PERSOON-1]; dezelfde persoon heeft overal dezelfde placeholder "
+                        "(volledige naam, achternaam en voornaam samen, behalve als twee "
+                        "personen in de interviews die voor- of achternaam delen). Wijken, "
+                        "buurten en bekende gebouwen zijn plaatsen: allemaal vervangen door "
+                        "[LOCATIE-n], of allemaal behouden als dat zo is ingesteld. "
                         "De interviewers staan niet in de export.")
     else:
         notes.insert(0, "LET OP: niet gepseudonimiseerd (--no-pseudonymise). De teksten bevatten "

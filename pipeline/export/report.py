@@ -285,7 +285,37 @@ def render_markdown(
         "- Welke citaten zijn na controle in hun context echt representatief?",
         "",
     ]
+    lines += _memos_section(tables)
     return "\n".join(lines)
+
+
+def _memos_section(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The appendix with every memo (the ``memos`` table), grouped by what it is about."""
+    memos = tables.get("memos")
+    if memos is None or memos.empty:
+        return []
+    lines = ["## Bijlage: memo's", "",
+             f"{_n(len(memos), 'memo', 'memo’s')} van onderzoekers (`codeer memo`, het "
+             "reviewnotebook of een CAQDAS via `codeer import`), oudste eerst.", ""]
+    headings = {"project": "Over het project", "document": "Over een interview",
+                "code": "Over een code", "passage": "Over een passage"}
+    for about, heading in headings.items():
+        mine = memos[memos["about"] == about]
+        if mine.empty:
+            continue
+        lines += [f"### {heading}", ""]
+        for m in mine.to_dict("records"):
+            when = str(m.get("timestamp") or "")[:10]
+            subject = {"document": m.get("document_id"), "code": m.get("code_id"),
+                       "passage": m.get("document_id")}.get(about)
+            head = ", ".join(md_escape(str(p)) for p in (when, m.get("author"), subject)
+                             if p is not None and not pd.isna(p) and str(p))
+            lines.append(f"- *{head}:* {md_escape(str(m['text']))}")
+            passage = m.get("passage")
+            if about == "passage" and passage is not None and not pd.isna(passage):
+                lines.append(f"  > „{md_escape(str(passage))}”")
+        lines.append("")
+    return lines
 
 
 _CSS = """
@@ -299,12 +329,16 @@ img { max-width: 100%; height: auto; }
 """
 
 
+# Python-Markdown's "extra" without attr_list and md_in_html: with attr_list, a code name or a
+# quote ending in '{: onclick="..."}' would become an attribute of the HTML element.
+HTML_EXTENSIONS = ["abbr", "def_list", "fenced_code", "footnotes", "tables", "sane_lists"]
+
+
 def render_html(markdown_text: str, figures: dict[str, bytes], title: str) -> str:
     """The report as one HTML page, with every figure embedded as a base64 PNG data URI."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["extra", "sane_lists"],
-                             output_format="html")
+    body = markdown.markdown(markdown_text, extensions=HTML_EXTENSIONS, output_format="html")
 
     def embed(m: re.Match) -> str:
         name = m.group(1)

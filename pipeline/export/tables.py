@@ -164,6 +164,21 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
                               "(0-1)",
         },
     ),
+    "memos": (
+        "Eén rij per memo (codeer memo, het reviewnotebook of een CAQDAS via codeer import): "
+        "wat een onderzoeker noteerde bij een passage, een interview, een code of het project.",
+        {
+            "timestamp": "wanneer de memo is geschreven (ISO 8601)",
+            "author": "wie de memo schreef",
+            "about": "waarover de memo gaat: passage (één segment), document (een interview), "
+                     "code of project",
+            "document_id": "interview-id (bij een memo over een passage of een interview)",
+            "segment_id": "id van het segment (bij een memo over een passage)",
+            "code_id": "id van de code (bij een memo over een code)",
+            "passage": "de tekst van het segment waarover de memo gaat, gepseudonimiseerd",
+            "text": "de memo zelf, gepseudonimiseerd",
+        },
+    ),
 }
 THEME_TABLES = ("themes", "theme_interview")
 
@@ -437,6 +452,37 @@ def excerpts_table(
     return _frame(df, "excerpts")
 
 
+def memos_table(
+    memos: pd.DataFrame,
+    segments: pd.DataFrame,
+    seg_texts: dict[str, str],
+    scrub: Callable[[Any], Any],
+) -> pd.DataFrame:
+    """One row per memo, oldest first, with the passage it is about (see :data:`TABLES`).
+
+    Args:
+        memos: ``memos.csv`` as parsed by :func:`pipeline.review.memos.parse_memos`.
+        segments: The segments table.
+        seg_texts: Pseudonymised text per ``segment_id``.
+        scrub: Pseudonymises the memo text.
+    """
+    doc_of = dict(zip(segments["segment_id"], segments["document_id"], strict=True))
+    rows = []
+    order = memos.sort_values(["time", "line"], kind="stable") if len(memos) else memos
+    for m in order.to_dict("records"):
+        about, target = str(m["about"]), str(m.get("target") or "")
+        rows.append({
+            "timestamp": m["timestamp"], "author": m["author"], "about": about,
+            "document_id": doc_of.get(target) if about == "passage" else
+            (target if about == "document" else None),
+            "segment_id": target if about == "passage" else None,
+            "code_id": target if about == "code" else None,
+            "passage": seg_texts.get(target) if about == "passage" else None,
+            "text": scrub(str(m["text"])),
+        })
+    return _frame(rows, "memos")
+
+
 # --------------------------------------------------------------------------- themes
 
 
@@ -528,7 +574,28 @@ def theme_quotes(
     return out
 
 
+# A spreadsheet takes a cell that starts with one of these for a formula (or, for tab and CR,
+# shifts it); OWASP's advice, which spreadsheet users know, is a leading apostrophe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+def safe_cell(value):
+    """A text cell that no spreadsheet runs as a formula: ``'`` before ``=``, ``+``, ``-``,
+    ``@``, tab or carriage return at its start; numbers (also written as text) stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) \
+            and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def csv_text(df: pd.DataFrame) -> str:
-    """A table as CSV text (UTF-8 without BOM, ``\\n`` line ends, empty cells for missing)."""
-    return df.to_csv(index=False, lineterminator="\n")
+    """A table as CSV text (UTF-8 without BOM, ``\\n`` line ends, empty cells for missing),
+    with every text cell made safe for spreadsheets (:func:`safe_cell`)."""
+    safe = df.copy()
+    for col in safe.columns:
+        if not (pd.api.types.is_numeric_dtype(safe[col]) or pd.api.types.is_bool_dtype(safe[col])):
+            safe[col] = safe[col].map(safe_cell)
+    safe.columns = [safe_cell(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False, lineterminator="\n")
 

@@ -222,8 +222,8 @@ def test_round_trip_recovers_segment_text(corpus, codings):
     assert all(g["code_guid"] == refiqda.guid("code", BOOK_IDS[g["code_name"]]) for g in got)
 
 
-BOOK_NAMES = {c.id: c.name for c in BOOK.codes}
-BOOK_IDS = {c.name: c.id for c in BOOK.codes}
+BOOK_NAMES = {c.id: refiqda.code_name(c) for c in BOOK.codes}
+BOOK_IDS = {refiqda.code_name(c): c.id for c in BOOK.codes}
 
 
 def test_round_trip_through_pseudonymised_text(corpus, codings):
@@ -358,18 +358,19 @@ def test_codebook_is_nested_by_theme(corpus, codings):
         assert [t.get("name") for t in themes] == ["Samenwerken", "Systemen"]
         assert {t.get("isCodable") for t in themes} == {"false"}
         children = themes[0].findall(f"{{{ns}}}Code")
-        assert [c.get("name") for c in children] == ["Gemeenschap", "Replicatie"]
+        # the id leads the name, so it survives a CAQDAS that gives codes new GUIDs
+        assert [c.get("name") for c in children] == ["S1 Gemeenschap", "S2 Replicatie"]
         assert [c.get("isCodable") for c in children] == ["true", "true"]
         assert [c.get("color") for c in children] == ["#0072B2", "#009E73"]
         desc = children[0].findtext(f"{{{ns}}}Description")
         assert desc.startswith("Samenwerking met andere gemeenten")
-        assert "Include: community; andere gemeenten" in desc
+        assert "Include:\n- community\n- andere gemeenten" in desc
 
 
 def test_cases_carry_metadata(corpus, codings):
     root = etree.fromstring(_qde(_build(corpus, codings)))
     variables = {v.get("guid"): v.get("name") for v in root.iterfind(".//q:Variable", NS)}
-    assert sorted(variables.values()) == ["date", "department"]
+    assert sorted(variables.values()) == ["date", "department", refiqda.SPEAKER_ROLE_VARIABLE]
     assert {v.get("typeOfVariable") for v in root.iterfind(".//q:Variable", NS)} == {"Text"}
     case = root.find(".//q:Case[@name='int02']", NS)
     values = {
@@ -426,15 +427,141 @@ def test_write_exports(tmp_path, corpus, codings):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["codebook.qdc", "project.qdpx"]
 
 
-def test_duplicate_code_names_are_made_unique():
+def test_code_names_keep_their_ids_and_stay_unique():
     data = BOOK.model_dump()
     data["codes"][2]["name"] = "Gemeenschap"  # same name as S1, another theme
+    data["codes"][1]["name"] = "S2 Replicatie"  # the id in the name already: not doubled
+    data["themes"][1]["name"] = "Samenwerken"  # two themes with one name
     root = etree.fromstring(refiqda.build_codebook(Codebook.model_validate(data)))
     names = [c.get("name") for c in root.iter(f"{{{refiqda.CODEBOOK_NS}}}Code")]
     assert names == [
-        "Samenwerken",
-        "Gemeenschap [S1]",
-        "Replicatie",
-        "Systemen",
-        "Gemeenschap [Y1]",
+        "Samenwerken [samen]",
+        "S1 Gemeenschap",
+        "S2 Replicatie",
+        "Samenwerken [systeem]",
+        "Y1 Gemeenschap",
     ]
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def _attr(root, xpath: str, attr: str = "creationDateTime") -> str:
+    return root.find(xpath, NS).get(attr)
+
+
+def _selection_xpath(seg_id: str, code: str, doc: str = "int01") -> str:
+    return f".//q:PlainTextSelection[@guid='{refiqda.guid('selection', doc, seg_id, code)}']"
+
+
+def test_dates_are_real_and_deterministic(corpus, codings):
+    documents, segments = corpus
+    dated = codings.assign(reviewed_at=[None, None, "2025-03-04T10:00:00", "2025-03-05T11:00:00",
+                                        None, "2025-03-06T12:00:00+01:00", None])
+    coded_at = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    qdpx = _build(corpus, dated, coded_at=coded_at)
+    assert qdpx == _build(corpus, dated, coded_at=coded_at)  # no wall clock anywhere
+    root = etree.fromstring(_qde(qdpx))
+    rows = dated.to_dict("records")
+    # automatic codings: the run's recorded time; reviewed ones: their review's time
+    assert _attr(root, _selection_xpath(rows[0]["segment_id"], "S1")) == "2025-02-03T04:05:06Z"
+    assert _attr(root, _selection_xpath(rows[2]["segment_id"], "S2")) == "2025-03-04T10:00:00Z"
+    assert _attr(root, _selection_xpath(rows[5]["segment_id"], "S1", "int02")) == \
+        "2025-03-06T11:00:00Z"  # in UTC
+    # sources: the interview date from the metadata; the project: the latest date of all
+    assert _attr(root, ".//q:TextSource[@name='int01']") == "2021-06-21T00:00:00Z"
+    assert _attr(root, ".//q:TextSource[@name='int02']") == "2024-07-01T00:00:00Z"
+    assert root.get("creationDateTime") == "2025-03-06T11:00:00Z"
+    assert refiqda.validate(_qde(qdpx), "project") == []
+
+
+def test_a_pseudonymised_interview_date_is_not_leaked_as_the_source_date(corpus, codings):
+    documents, segments = corpus
+    hidden = documents.assign(date=["[DATUM-1]", "[DATUM-2]"])
+    qdpx = refiqda.build_project(hidden, segments, codings, BOOK, metadata_columns=("date",))
+    root = etree.fromstring(_qde(qdpx))
+    assert {s.get("creationDateTime") for s in root.iterfind(".//q:TextSource", NS)} == \
+        {root.get("creationDateTime")}
+    assert b"2021-06-21" not in _qde(qdpx) and b"2024-07-01" not in _qde(qdpx)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2021-06-21", datetime(2021, 6, 21, tzinfo=UTC)),
+    ("21-06-2021", datetime(2021, 6, 21, tzinfo=UTC)),
+    ("3/4/2022", datetime(2022, 4, 3, tzinfo=UTC)),  # day first, the Dutch way
+    ("2021-06-21T10:30:00", datetime(2021, 6, 21, 10, 30, tzinfo=UTC)),
+    ("[DATUM-1]", None),
+    ("voorjaar 2021", None),
+    ("31-02-2021", None),
+    (None, None),
+    (float("nan"), None),
+])
+def test_interview_date(value, expected):
+    assert refiqda.interview_date(value) == expected
+
+
+# --------------------------------------------------------------------------- notes
+
+
+def test_review_notes_and_memos_become_notes(corpus, codings):
+    documents, segments = corpus
+    rows = codings.to_dict("records")
+    free = _segment(segments, "int01", "Erik Veerman")["segment_id"]  # no coding there
+    when = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+    notes = [
+        refiqda.Note("Twijfel: gaat dit over gemeenten?", "Renate", "coding",
+                     rows[0]["segment_id"], "S1", when, "Review S1: geaccepteerd"),
+        refiqda.Note("Afgewezen: gaat over iets anders.", "Renate", "coding",
+                     rows[4]["segment_id"], "Y1", when),  # a rejected coding: no selection
+        refiqda.Note("Mooie introductie.", "Sebastian", "passage", free, created=when),
+        refiqda.Note("Blog, geen interview.", "Sebastian", "document", "int02", created=when),
+        refiqda.Note("Y1 is smal.", "Renate", "code", "Y1", created=when),
+        refiqda.Note("Eerste ronde klaar.", "Renate", "project", created=when),
+        refiqda.Note("Over een zin die er niet meer is.", "Renate", "passage", "weg",
+                     created=when),
+    ]
+    qdpx = _build(corpus, codings, notes=notes)
+    qde = _qde(qdpx)
+    assert refiqda.validate(qde, "project") == []
+    root = etree.fromstring(qde)
+    note_els = root.findall("q:Notes/q:Note", NS)
+    assert len(note_els) == 6  # the rejected coding's note has nothing to hang on
+    by_text = {n.findtext("q:PlainTextContent", namespaces=NS): n for n in note_els}
+    users = {u.get("guid"): u.get("name") for u in root.iterfind(".//q:User", NS)}
+    assert users[by_text["Mooie introductie."].get("creatingUser")] == "Sebastian"
+    assert by_text["Y1 is smal."].get("creationDateTime") == "2025-04-01T09:00:00Z"
+
+    def refs(el):
+        return {by_guid[r.get("targetGUID")] for r in el.findall("q:NoteRef", NS)}
+
+    by_guid = {n.get("guid"): n.findtext("q:PlainTextContent", namespaces=NS) for n in note_els}
+    assert refs(root.find(_selection_xpath(rows[0]["segment_id"], "S1"), NS)) == \
+        {"Twijfel: gaat dit over gemeenten?"}
+    memo_sel = root.find(f".//q:PlainTextSelection[@guid='"
+                         f"{refiqda.guid('memo-selection', 'int01', free)}']", NS)
+    assert memo_sel.find("q:Coding", NS) is None and refs(memo_sel) == {"Mooie introductie."}
+    text = memo_sel.get("name")
+    assert "Erik Veerman" in text
+    assert refs(root.find(".//q:TextSource[@name='int02']", NS)) == {"Blog, geen interview."}
+    y1 = root.find(f".//q:Code[@guid='{refiqda.guid('code', 'Y1')}']", NS)
+    assert refs(y1) == {"Y1 is smal."}
+    assert refs(root) == {"Eerste ronde klaar.", "Over een zin die er niet meer is."}
+    assert len(refiqda.read_project(qdpx)) == len(_kept(codings))  # memo selections: no coding
+
+
+def test_notes_from_the_logs(corpus, codings):
+    from pipeline.review import decisions, memos
+
+    reviews, _ = decisions.parse_reviews(
+        "segment_id,code_id,decision,reviewer,timestamp,note\n"
+        "s1,S1,accept,Renate,2025-04-01T09:00:00,Aline twijfelt\n"
+        "s2,S1,reject,Renate,2025-04-01T09:05:00,\n")
+    log, _ = memos.parse_memos("timestamp,author,about,target,text\n"
+                               "2025-04-02T10:00:00,Renate,document,int02,Over Aline.\n")
+    scrub = str.upper
+    assert refiqda.review_notes(reviews, scrub) == [refiqda.Note(
+        "ALINE TWIJFELT", "Renate", "coding", "s1", "S1",
+        datetime(2025, 4, 1, 9, 0, tzinfo=UTC), "Review S1: geaccepteerd")]
+    assert refiqda.memo_notes(log, scrub) == [refiqda.Note(
+        "OVER ALINE.", "Renate", "document", "int02", "",
+        datetime(2025, 4, 2, 10, 0, tzinfo=UTC), "Memo (interview: int02)")]
