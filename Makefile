@@ -54,8 +54,13 @@ $(DEDUCE_STAMP): $(STAMP)
 
 setup: $(STAMP) models $(DEDUCE_STAMP) ## Install, build the model and deduce's cache
 
-run: setup ## Run the whole pipeline on RAW (default data/raw) into OUT (default data/coded)
-	$(BIN)/codeer run --raw $(RAW) --out $(OUT) --codebook $(CODEBOOK)
+# Ingest options for `make run` and `make ingest`: UNIT=turn, SPEAKER_PATTERN='regex with
+# (?P<name>...)', PREVIEW=1 (show speakers and roles per file, write nothing).
+INGEST_OPTS = $(if $(UNIT),--unit $(UNIT)) \
+	$(if $(SPEAKER_PATTERN),--speaker-pattern '$(SPEAKER_PATTERN)') $(if $(PREVIEW),--preview)
+
+run: setup ## Run the pipeline on RAW into OUT; UNIT=turn SPEAKER_PATTERN='...' PREVIEW=1 optional
+	$(BIN)/codeer run --raw $(RAW) --out $(OUT) --codebook $(CODEBOOK) $(INGEST_OPTS)
 
 test: setup ## Run the test suite (slow model tests included) and ruff
 	$(BIN)/ruff check pipeline tests bench tools
@@ -68,7 +73,7 @@ lint: $(STAMP) ## ruff on the package, the tests and the developer tools
 	$(BIN)/ruff check pipeline tests bench tools
 
 $(OUT)/segments.parquet: $(RAW_FILES) | $(STAMP)
-	$(BIN)/codeer ingest --raw $(RAW) --out $(OUT)
+	$(BIN)/codeer ingest --raw $(RAW) --out $(OUT) $(INGEST_OPTS)
 
 ingest: $(OUT)/segments.parquet ## Stage 1: transcripts in RAW -> OUT/documents.parquet, segments.parquet
 

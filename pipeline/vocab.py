@@ -54,6 +54,15 @@ class Decision(Choice):
     ADD = "add"
 
 
+class MemoTarget(Choice):
+    """What a memo is about."""
+
+    PASSAGE = "passage"  # one segment
+    DOCUMENT = "document"  # one interview
+    CODE = "code"  # one code of the codebook
+    PROJECT = "project"  # the analysis as a whole
+
+
 class Backend(Choice):
     """How the embedding model runs."""
 
@@ -95,6 +104,7 @@ ROLES = Role.values()
 METHODS = Method.values()
 STATUSES = Status.values()
 DECISIONS = Decision.values()
+MEMO_TARGETS = MemoTarget.values()
 BACKENDS = Backend.values()
 
 #: Dutch labels, for everything a researcher reads.
@@ -103,6 +113,8 @@ METHOD_NAMES = {"rule": "regel", "embedding": "embedding", "both": "regel én em
                 "human": "handmatig"}
 STATUS_NAMES = {"auto": "automatisch", "accepted": "geaccepteerd", "rejected": "afgewezen"}
 DECISION_NAMES = {"accept": "geaccepteerd", "reject": "afgewezen", "add": "toegevoegd"}
+MEMO_TARGET_NAMES = {"passage": "passage", "document": "interview", "code": "code",
+                     "project": "project"}
 
 #: Speaker labels that name a role rather than a person ("I:", "Respondent 2:").
 INTERVIEWER_WORDS = frozenset(
@@ -153,3 +165,85 @@ def split_names(value: object) -> list[str]:
     if value is None or (isinstance(value, float) and value != value):
         return []
     return [n.strip() for n in _NAME_SEPARATORS.split(str(value)) if n.strip()]
+
+
+#: Lower-case words that belong to a Dutch (or Arabic, German, French) surname: "de", "van der".
+NAME_PARTICLES = frozenset(
+    {"de", "van", "der", "den", "het", "ten", "ter", "te", "'t", "in", "la", "le", "von", "el",
+     "al", "bin", "da", "di", "du", "op", "'s"}
+)
+#: Forms of address and titles that may precede a name in a label ("De heer", "Mevr.", "Dr.").
+NAME_TITLES = (
+    "de heer ", "mevrouw ", "mevr. ", "mevr ", "dhr. ", "dhr ", "minister ", "staatssecretaris ",
+    "wethouder ", "burgemeester ", "dr. ", "prof. ", "ir. ", "mr. ", "drs. ",
+)
+
+
+def name_parts(name: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split a person's name into given names (or initials) and surname words, case-folded.
+
+    Both orders are read: ``"Jan de Vries"`` and ``"Vries, Jan de"`` (the order of Teams and
+    Outlook address books) both give ``(("jan",), ("de", "vries"))``. A party or department in
+    brackets and a title ("De heer", "Dr.") are left out. A single word gives no given names.
+
+    Args:
+        name: A speaker label or one name from the ``interviewer`` column (one person: split
+            a cell of several names with :func:`split_names` first).
+
+    Returns:
+        ``(given, surname)``; both empty for an empty name.
+    """
+    base = re.sub(r"\s*\([^()]*\)", " ", str(name or "")).strip()
+    low = base.casefold()
+    stripped = True
+    while stripped:
+        stripped = False
+        for title in NAME_TITLES:
+            if low.startswith(title) and len(low) > len(title):
+                base, low, stripped = base[len(title):].strip(), low[len(title):].strip(), True
+    words = low.replace(",", " , ").split()
+    if words.count(",") == 1 and 0 < words.index(",") < len(words) - 1:
+        i = words.index(",")
+        surname, given = words[:i], words[i + 1:]
+        while given and given[-1] in NAME_PARTICLES:  # "Vries, Jan de": "de" goes with "Vries"
+            surname.insert(0, given.pop())
+        return tuple(given), tuple(surname)
+    words = [w for w in words if w != ","]
+    if not words:
+        return (), ()
+    if len(words) == 1 or words[0] in NAME_PARTICLES:
+        return (), tuple(words)
+    cut = next((i for i in range(1, len(words) - 1) if words[i] in NAME_PARTICLES),
+               len(words) - 1)
+    return tuple(words[:cut]), tuple(words[cut:])
+
+
+def _initial(word: str) -> bool:
+    return len(word.replace(".", "")) <= 1 or (word.endswith(".") and len(word) <= 3)
+
+
+def same_person(a: object, b: object) -> bool:
+    """Whether two spellings of a name can be the same person.
+
+    ``"Bakker, Yvonne"`` is ``"Yvonne Bakker"``, ``"Vries, Jan de"`` is ``"Jan de Vries"``,
+    ``"S. de Wit"`` is ``"Sanne de Wit"`` and ``"Mevrouw Bakker"`` is ``"Yvonne Bakker"``:
+    the surnames (particles aside) must be equal and the first given names agree (an initial
+    agrees with a name of that letter). A single word matches a first name or a surname.
+    """
+    (ga, sa), (gb, sb) = name_parts(a), name_parts(b)
+    if not sa or not sb:
+        return False
+    core_a = tuple(w for w in sa if w not in NAME_PARTICLES) or sa
+    core_b = tuple(w for w in sb if w not in NAME_PARTICLES) or sb
+    if not ga and len(core_a) == 1 and len(sa) == 1:  # one word: "Lotte" or "Bakker"
+        return sa[0] in (core_b[-1], *gb[:1])
+    if not gb and len(core_b) == 1 and len(sb) == 1:
+        return sb[0] in (core_a[-1], *ga[:1])
+    if core_a != core_b:
+        return False
+    if not ga or not gb:
+        return True
+    x, y = ga[0], gb[0]
+    if _initial(x) or _initial(y):
+        return x[0] == y[0]
+    return x == y

@@ -184,11 +184,16 @@ def extra_names(documents: pd.DataFrame, segments: pd.DataFrame) -> list[str]:
 
 
 def has_metadata_row(documents: pd.DataFrame) -> pd.Series:
-    """Per document: whether ``interviews.csv`` had a row for it (any metadata value set).
+    """Per document: whether ``interviews.csv`` had a row for it.
 
-    ingest leaves every metadata column empty for a file without a row; its id then comes from
-    the file name.
+    ingest records the sheet's ``file`` cell in the private ``file`` column; a file without a
+    row has none there, and its id comes from the file name. (A header block in the transcript
+    fills metadata columns too, so they prove no row.) For documents of an ingest without the
+    ``file`` column, any metadata value set counts.
     """
+    if "file" in documents.columns:
+        cells = documents["file"].astype("string").str.strip()
+        return (cells.notna() & (cells != "")).fillna(False).astype(bool)
     cols = [c for c in documents.columns if c not in schema.DOCUMENTS.columns]
     if not cols:
         return pd.Series(False, index=documents.index)

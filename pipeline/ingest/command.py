@@ -20,7 +20,16 @@ import pandas as pd
 
 from pipeline import config, schema, storage
 from pipeline.errors import CodeerError
-from pipeline.ingest.core import IngestResult, Issue, LoadedFile, build_tables, snake
+from pipeline.ingest.core import (
+    IngestResult,
+    Issue,
+    LoadedFile,
+    Plan,
+    build_tables,
+    plan_files,
+    snake,
+    speaker_table,
+)
 from pipeline.ingest.readers import (
     ReadError,
     clean_characters,
@@ -30,6 +39,7 @@ from pipeline.ingest.readers import (
     shown,
 )
 from pipeline.ingest.turns import DEFAULT_PATTERNS
+from pipeline.vocab import ROLE_NAMES
 
 log = logging.getLogger("codeer")
 
@@ -187,6 +197,23 @@ def load_files(paths: list[Path], raw: Path, progress: bool = True):
         yield LoadedFile(name, hashlib.sha256(data).hexdigest(), result)
 
 
+def ingest_file(path: Path, raw: Path, metadata: pd.DataFrame | None, meta_name: str,
+                unit: str, patterns: tuple[tuple[str, bool], ...]
+                ) -> tuple[LoadedFile | Issue, IngestResult | None]:
+    """One transcript through the per-file path: read it, then turns, sentences and lemmas.
+
+    What a worker runs per document under ``--workers``/``--scheduler``
+    (:func:`pipeline.parallel.ingest`, which assembles the tables and decides what spans files).
+
+    Returns:
+        The file as read and its tables, or the problem that kept it from being read and None.
+    """
+    item = next(load_files([path], raw, progress=False))
+    if isinstance(item, Issue):
+        return item, None
+    return item, build_tables([item], metadata, meta_name, unit, patterns)
+
+
 def _check_apart(raw: Path, out: Path) -> None:
     """Refuse an output folder inside the raw folder (the next ingest would read the report as
     an interview) and a raw folder inside the output folder.
@@ -222,28 +249,29 @@ def run(
     raw, out = Path(raw), Path(out)
     if not raw.is_dir():
         raise CodeerError(f"Raw folder {raw} does not exist. Point --raw at your transcripts.")
-    patterns = tuple((p, True) for p in extra_patterns) + DEFAULT_PATTERNS
-    for p in extra_patterns:
-        try:
-            if "name" not in re.compile(p).groupindex:
-                raise re.error("no (?P<name>...) group")
-        except re.error as exc:
-            raise CodeerError(
-                f"--speaker-pattern '{p}' must be a regular expression with a (?P<name>...) "
-                f"group. Got an error instead: {exc}."
-            ) from None
+    patterns = speaker_patterns(extra_patterns)
     _check_apart(raw, out)
     metadata, meta_path, issues = read_metadata(raw)
     paths, scan_issues = scan_raw(raw)
     issues += scan_issues
-    loaded = []
-    for item in load_files(paths, raw, progress):
-        (issues if isinstance(item, Issue) else loaded).append(item)
+    from pipeline import parallel
+
+    loaded, result = [], None
+    if parallel.active() is not None:  # --workers / --scheduler: one task per transcript
+        read_issues, loaded, result = parallel.ingest(
+            ingest_file, paths, raw, metadata, meta_path.name if meta_path else "", unit,
+            patterns, progress)
+        issues += read_issues
+    else:
+        for item in load_files(paths, raw, progress):
+            (issues if isinstance(item, Issue) else loaded).append(item)
     if not loaded:
         detail = "; ".join(shown(str(i)) for i in issues[:3]) or "no transcript files"
         raise CodeerError(f"Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, "
                           ".vtt or .srt transcripts.")
-    result = build_tables(loaded, metadata, meta_path.name if meta_path else "", unit, patterns)
+    if result is None:
+        result = build_tables(loaded, metadata, meta_path.name if meta_path else "", unit,
+                              patterns)
     result.issues[:0] = issues
     for issue in result.issues:
         log.warning("%s", shown(str(issue)))
@@ -256,9 +284,100 @@ def run(
     storage.write_table(result.documents, out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     storage.write_table(result.segments, out / config.SEGMENTS_FILE, schema.SEGMENTS)
     segs = result.segments
+    log.info("%s", overview(result.plans, "Sprekers en rollen per bestand"))
     log.info(
         "ingest: %d documents, %d segments (%d respondent), %d words, %d warnings -> %s",
         len(result.documents), len(segs), int((segs["role"] == "respondent").sum()),
         int(result.documents["n_words"].sum()), len(result.issues), out,
     )
     return result
+
+
+def speaker_patterns(extra_patterns: tuple[str, ...] = ()) -> tuple[tuple[str, bool], ...]:
+    """The user's ``--speaker-pattern`` regexes (strong, tried first) and the default ones.
+
+    Raises:
+        CodeerError: A pattern is no regular expression or has no ``(?P<name>...)`` group.
+    """
+    for p in extra_patterns:
+        try:
+            if "name" not in re.compile(p).groupindex:
+                raise re.error("no (?P<name>...) group")
+        except re.error as exc:
+            raise CodeerError(
+                f"--speaker-pattern '{p}' must be a regular expression with a (?P<name>...) "
+                f"group. Got an error instead: {exc}."
+            ) from None
+    return tuple((p, True) for p in extra_patterns) + DEFAULT_PATTERNS
+
+
+def preview(
+    raw: Path = config.RAW_DIR, extra_patterns: tuple[str, ...] = (), progress: bool = True
+) -> tuple[str, list[Plan]]:
+    """What ``codeer ingest`` would make of the files in ``raw``, without writing anything:
+    per file the header block, the speakers, their roles, turns and words, and why each role
+    was chosen (no sentences are cut, so this is quick).
+
+    Returns:
+        The overview as text (Dutch) and the plans; problems are logged as warnings.
+
+    Raises:
+        CodeerError: The raw folder is missing or nothing in it is readable (exit 2).
+    """
+    raw = Path(raw)
+    if not raw.is_dir():
+        raise CodeerError(f"Raw folder {raw} does not exist. Point --raw at your transcripts.")
+    patterns = speaker_patterns(extra_patterns)
+    metadata, meta_path, issues = read_metadata(raw)
+    paths, scan_issues = scan_raw(raw)
+    issues += scan_issues
+    loaded = []
+    for item in load_files(paths, raw, progress):
+        (issues if isinstance(item, Issue) else loaded).append(item)
+    if not loaded:
+        detail = "; ".join(shown(str(i)) for i in issues[:3]) or "no transcript files"
+        raise CodeerError(f"Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, "
+                          ".vtt or .srt transcripts.")
+    plans, _, plan_issues = plan_files(loaded, metadata, meta_path.name if meta_path else "",
+                                       patterns)
+    for issue in issues + plan_issues:
+        log.warning("%s", shown(str(issue)))
+    title = (f"Voorbeeld: sprekers en rollen in {len(plans)} bestand(en) in {raw}; er is niets "
+             "geschreven")
+    return overview(plans, title), plans
+
+
+def overview(plans: list[Plan], title: str) -> str:
+    """A table (Dutch) with per file its speakers, roles, turns, words and why each role was
+    chosen, plus the header block and hard-wrapped lines where a file has them."""
+    import shutil
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column, justify in (("bestand", "left"), ("spreker", "left"), ("rol", "left"),
+                            ("beurten", "right"), ("woorden", "right"), ("waarom", "left")):
+        table.add_column(column, justify=justify, overflow="fold",
+                         no_wrap=column in ("rol", "beurten", "woorden"))
+    for plan in plans:
+        rows = [(shown(s) if s else "(vóór de eerste spreker)", ROLE_NAMES.get(role, role),
+                 str(n), str(w), reason) for s, role, n, w, reason in speaker_table(plan)]
+        if plan.header:
+            keys = ", ".join(shown(k) for k, _, _ in plan.header.entries)
+            words = len(plan.text[plan.header.start : plan.header.end].split())
+            rows.append(("(kopblok)", "metadata", "", str(words),
+                         f"{keys}: metadata van het interview, geen spraak"))
+        if plan.wrap:
+            rows.append(("(harde regeleinden)", "", "", "",
+                         f"regels afgebroken op {plan.wrap} tekens; binnen een alinea "
+                         "samengevoegd"))
+        for i, row in enumerate(rows):
+            table.add_row(shown(plan.name) if i == 0 else "", *row)
+        table.add_section()
+    width = max(100, shutil.get_terminal_size((120, 24)).columns)
+    console = Console(file=io.StringIO(), width=width, markup=False, highlight=False,
+                      emoji=False, color_system=None, soft_wrap=False)
+    console.print(table)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()).strip("\n")

@@ -1,9 +1,11 @@
 """Stage 1, ingest (the pure core): read transcripts and the sheet into documents and segments.
 
 :func:`build_tables` takes files already read from disk (:class:`LoadedFile`) and the metadata
-sheet, finds speaker turns, gives every speaker a role, splits turns into sentences with their
-character offsets and lemmas, and returns the two tables with the problems found on the way.
-The command around it is :mod:`pipeline.ingest.command`.
+sheet and first plans every file (:func:`plan_files`, what ``--preview`` shows): its header
+block becomes metadata, speaker turns are found, every speaker gets a role and the reason for
+it, and hard-wrapped lines are joined into paragraphs. It then splits the paragraphs into
+sentences with their character offsets and lemmas, and returns the two tables with the
+problems found on the way. The command around it is :mod:`pipeline.ingest.command`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ import pandas as pd
 
 from pipeline import config, hooks, schema
 from pipeline.errors import CodeerError
+from pipeline.ingest.header import Header, find_header, fold, header_metadata, iso_date
 from pipeline.ingest.readers import ReadResult, shown
 from pipeline.ingest.turns import DEFAULT_PATTERNS, Turn, parse_turns
-from pipeline.vocab import role_word, split_names
+from pipeline.vocab import role_word, same_person, split_names
+
+#: Turns with a question an unnamed speaker needs before the question count makes them the
+#: interviewer (a real interviewer asks in many turns).
+MIN_ASKING_TURNS = 3
 
 # A newline ends a block when the line before it ends a sentence or the next line starts one
 # (capital, bullet, digit, quote). Lines of text extracted from PDFs wrap mid-sentence and
@@ -35,6 +42,14 @@ MAX_BLOCK_CHARS = 100_000
 # More segments than this from one file is no interview (a day of talk gives some 5,000): the
 # file is refused before its segments are lemmatised.
 MAX_SEGMENTS = 50_000
+# Hard-wrapped text (lines cut at a fixed width by an editor or an e-mail program) is told
+# apart from text with a line per paragraph by its line breaks: in wrapped text the next word
+# would not have fitted on the line before at nearly every break.
+_LIST_ITEM = re.compile(r"[ \t]*(?:[•\-–*·]|\d{1,2}[.)]|[a-zA-Z][.)])[ \t]")
+_NEXT_WORD = re.compile(r"[ \t]*(\S*)")
+MIN_WRAP_BREAKS = 3
+WRAP_SHARE = 0.8
+MAX_WRAP_WIDTH = 200
 
 
 @dataclass
@@ -63,12 +78,44 @@ class LoadedFile:
 
 
 @dataclass
+class Plan:
+    """What ingest makes of one transcript before cutting it into segments: its header, turns,
+    paragraphs and the role of every speaker with the reason (what ``--preview`` shows).
+
+    Attributes:
+        name: The file, relative to the raw folder.
+        doc_id: The document id.
+        text: The document text with hard-wrapped lines joined: each line break inside a
+            paragraph became a space, so every offset is that of the text as read.
+        header: The header block, or None.
+        turns: The speaker turns (the header block belongs to none).
+        blocks: Per turn, its paragraphs as ``(start, end)`` offsets into ``text``.
+        roles: Role per speaker label ("" is the text before the first label).
+        reasons: Per speaker label, in Dutch, why it got its role.
+        metadata: Metadata columns: interviews.csv, completed from the header block.
+        wrap: The width of hard-wrapped lines, or None.
+    """
+
+    name: str
+    doc_id: str
+    text: str
+    header: Header | None
+    turns: list[Turn]
+    blocks: list[list[tuple[int, int]]]
+    roles: dict[str, str]
+    reasons: dict[str, str]
+    metadata: dict[str, object]
+    wrap: int | None = None
+
+
+@dataclass
 class IngestResult:
     """Output of :func:`build_tables`."""
 
     documents: pd.DataFrame
     segments: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -134,37 +181,70 @@ def _match_metadata(
 
 
 def assign_roles(
-    turns: list[Turn], text: str, interviewers: list[str], name: str
-) -> tuple[dict[str, str], list[Issue]]:
-    """Give every speaker a role: ``interviewer``, ``respondent`` or ``other`` (a preamble).
+    turns: list[Turn], text: str, interviewers: list[str], name: str,
+    source: str = "kolom interviewer in interviews.csv",
+    respondents: list[str] | tuple[str, ...] = (), respondent_source: str = "kopblok",
+) -> tuple[dict[str, str], dict[str, str], list[Issue]]:
+    """Give every speaker a role: ``interviewer``, ``respondent`` or ``other`` (a preamble),
+    and say why.
 
-    Role words ("I", "Interviewer", "R") decide first, then the interviewer names from the
-    metadata sheet; without either, the speaker who asks the most questions is taken for the
-    interviewer, with a warning.
+    Role words ("I", "Interviewer", "R") decide first, then the interviewer names (from the
+    metadata sheet, or else from the header block) and the respondent named in the header
+    block; names match in either order and with initials (:func:`pipeline.vocab.same_person`:
+    "Bakker, Yvonne" is "Yvonne Bakker"). Without any of these, the speaker who asks the most
+    questions is taken for the interviewer, with a warning.
+
+    Args:
+        turns: The turns of the document.
+        text: The document text.
+        interviewers: Interviewer names, one per person.
+        name: The file name, for messages.
+        source: Where ``interviewers`` come from, in Dutch, for the reasons.
+        respondents: Respondent names from the header block.
+        respondent_source: Where ``respondents`` come from, in Dutch.
+
+    Returns:
+        Role per speaker, the reason per speaker (Dutch, for the preview) and the warnings.
     """
     speakers = list(dict.fromkeys(t.speaker for t in turns))
     labelled = [s for s in speakers if s]
     roles: dict[str, str] = {}
+    reasons: dict[str, str] = {}
     issues: list[Issue] = []
     if not labelled:
         issues.append(
             Issue(name, f"{name}: no speaker labels found; the whole text is taken as one "
                   "respondent. Add labels such as 'Interviewer:' and 'R:' to separate turns.")
         )
-        return {"": "respondent"}, issues
+        return {"": "respondent"}, {"": "geen sprekerlabels: de hele tekst is één respondent"}, \
+            issues
     roles[""] = "other"
-    wanted = [i.lower() for i in interviewers if i]
+    reasons[""] = "tekst vóór de eerste spreker (een titel)"
+    wanted = [i for i in interviewers if i]
     for s in labelled:
         rw = role_word(s)
-        low = s.lower()
         if rw:
             roles[s] = rw
-        elif wanted and any(w == low or w in low or low in w for w in wanted):
+            reasons[s] = f"rolwoord '{s}'"
+        elif match := next((w for w in wanted if same_person(s, w)), None):
             roles[s] = "interviewer"
+            reasons[s] = source + (f" ({match})" if match != s and match not in source else "")
+        elif match := next((r for r in respondents if same_person(s, r)), None):
+            roles[s] = "respondent"
+            reasons[s] = respondent_source + (
+                f" ({match})" if match != s and match not in respondent_source else "")
     rest = [s for s in labelled if s not in roles]
+    if wanted and "interviewer" not in roles.values():
+        issues.append(
+            Issue(name, f"{name}: {source} noemt {', '.join(repr(w) for w in wanted)} als "
+                  f"interviewer, maar geen spreker heet zo (sprekers: "
+                  f"{', '.join(repr(s) for s in labelled[:6])}). De rollen zijn afgeleid; "
+                  "controleer de naam in de kolom interviewer.")
+        )
     if rest and "interviewer" not in roles.values():
         if len(labelled) == 1:
             roles[rest[0]] = "respondent"
+            reasons[rest[0]] = "enige spreker"
             rest = []
         else:
             questions = {s: 0 for s in rest}
@@ -177,9 +257,13 @@ def assign_roles(
                     asking_turns[t.speaker] += q > 0
                     n_turns[t.speaker] += 1
             asker = max(rest, key=lambda s: (questions[s], -rest.index(s)))
-            # An interviewer asks in most turns; a debate's chair or minister does not.
-            if questions[asker] > 0 and asking_turns[asker] >= 0.5 * n_turns[asker]:
+            # An interviewer asks in most turns, and in more than a couple: a debate's chair or
+            # minister does not, nor a report's "Conclusie X:" box with one question mark.
+            if asking_turns[asker] >= MIN_ASKING_TURNS and \
+                    asking_turns[asker] >= 0.5 * n_turns[asker]:
                 roles[asker] = "interviewer"
+                reasons[asker] = (f"stelt de meeste vragen (in {asking_turns[asker]} van "
+                                  f"{n_turns[asker]} beurten)")
                 issues.append(
                     Issue(name, f"{name}: no interviewer given; took '{asker}' as the "
                           f"interviewer (asks questions in {asking_turns[asker]} of "
@@ -187,6 +271,8 @@ def assign_roles(
                           "interviewer in the 'interviewer' column of interviews.csv to be sure.")
                 )
             else:
+                for s in rest:
+                    reasons[s] = "niemand stelt in de meeste beurten vragen: iedereen respondent"
                 issues.append(
                     Issue(name, f"{name}: no interviewer given and no speaker asks questions in "
                           "most of their turns; every speaker is taken as a respondent. Name "
@@ -194,28 +280,94 @@ def assign_roles(
                 )
     for s in labelled:
         roles.setdefault(s, "respondent")
-    return roles, issues
+        reasons.setdefault(s, "andere spreker dan de interviewer")
+    return roles, reasons, issues
 
 
 # --------------------------------------------------------------------------- segments
 
 
-def split_blocks(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Split ``text[start:end]`` into blocks at blank lines and at sentence-ending newlines."""
+def _line_breaks(text: str, turns: list[Turn]):
+    """``(length of the line, length of the next line's first word)`` for every line break
+    inside a turn between two lines with text."""
+    for turn in turns:
+        lines = text[turn.label_start : turn.end].split("\n")
+        for line, after in zip(lines, lines[1:], strict=False):
+            if line.strip() and after.strip():
+                yield len(line.rstrip()), len(after.split(None, 1)[0])
+
+
+def wrap_width(text: str, turns: list[Turn]) -> int | None:
+    """The width at which the lines of ``text`` are hard-wrapped, or None when they are not.
+
+    Every line break inside a turn between two lines with text is looked at: in hard-wrapped
+    text the first word of the next line would not have fitted on the line before (the line
+    is "full"). When at least ``WRAP_SHARE`` of at least ``MIN_WRAP_BREAKS`` breaks are full,
+    the text is hard-wrapped at the length of its longest line.
+    """
+    count, width = 0, 0
+    for length, _ in _line_breaks(text, turns):
+        count, width = count + 1, max(width, length)
+    if count < MIN_WRAP_BREAKS or width > MAX_WRAP_WIDTH:
+        return None
+    full = sum(length + 1 + word > width for length, word in _line_breaks(text, turns))
+    return width if full >= WRAP_SHARE * count else None
+
+
+def split_blocks(text: str, start: int, end: int, width: int | None = None
+                 ) -> list[tuple[int, int]]:
+    """Split ``text[start:end]`` into blocks (paragraphs).
+
+    A blank line always ends a block. In text with a line per paragraph (``width`` None) so
+    does a line that ends a sentence or a line before one that starts like a new one (capital,
+    bullet, digit). In hard-wrapped text (``width`` the wrap width) only a break that was made
+    on purpose ends a block: the next word would have fitted on the line, or a list item
+    follows; every other line break is a wrap inside a sentence.
+
+    Each line is looked at once (no copy of the rest of the turn per line break), so a turn of
+    a million short lines takes linear time.
+    """
     blocks = []
-    block_start = start
+    block_start = line_start = start
+    content_end = start + len(text[start:end].rstrip())  # after the turn's last visible char
+    last = ""  # the last visible character of the block so far
     pos = text.find("\n", start, end)
     while pos != -1:
-        before = text[block_start:pos].rstrip()
-        after = text[pos + 1 : end]
-        blank = not before or after.startswith("\n") or not after.strip()
-        if blank or before.endswith(tuple(_TERMINAL)) or _BLOCK_START.match(after.lstrip("\n")) \
-                and after[:1] not in " \t":
+        line = text[line_start:pos].rstrip()
+        if line.strip():
+            last = line[-1]
+        following = text[pos + 1 : pos + 2]
+        blank = not last or following == "\n" or pos + 1 >= content_end
+        if width is not None:
+            physical = text[text.rfind("\n", 0, pos) + 1 : pos].rstrip()  # with its label
+            word = _NEXT_WORD.match(text, pos + 1, end).group(1)  # type: ignore[union-attr]
+            ends = blank or bool(_LIST_ITEM.match(text, pos + 1, end)) \
+                or len(physical) + 1 + len(word) <= width
+        else:
+            ends = blank or last in _TERMINAL or bool(_LIST_ITEM.match(text, pos + 1, end)) \
+                or bool(_BLOCK_START.match(text, pos + 1, end)) and following not in " \t"
+        if ends:
             blocks.append((block_start, pos))
             block_start = pos + 1
+            last = ""
+        line_start = pos + 1
         pos = text.find("\n", pos + 1, end)
     blocks.append((block_start, end))
     return [(s, e) for s, e in (_trim(text, s, e) for s, e in blocks) if e > s]
+
+
+def join_lines(text: str, blocks: list[tuple[int, int]]) -> str:
+    """``text`` with every line break inside a block replaced by a space.
+
+    The text keeps its length, so offsets into it are offsets into the text as read, and a
+    segment's id (which ignores white space) is the same as before the join.
+    """
+    parts, pos = [], 0
+    for s, e in sorted(blocks):
+        parts += [text[pos:s], text[s:e].replace("\n", " ")]
+        pos = e
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def cut_long(text: str, start: int, end: int, limit: int = MAX_BLOCK_CHARS
@@ -253,13 +405,13 @@ def segment_id(document_id: str, text: str, occurrence: int = 0) -> str:
 
 
 def _segments_for(
-    doc_id: str, name: str, text: str, turns: list[Turn], roles: dict[str, str],
-    result: ReadResult, unit: str,
+    plan: Plan, result: ReadResult, unit: str,
 ) -> tuple[list[dict] | None, list[Issue]]:
     """The segment rows of one document and its problems; None when it has too many."""
     from pipeline.nlp import get_nlp, lemma_string
 
     nlp = get_nlp(sentences=True)
+    doc_id, name, text, turns, roles = plan.doc_id, plan.name, plan.text, plan.turns, plan.roles
     issues: list[Issue] = []
     seen: dict[str, int] = {}
     pieces: list[tuple[int, int, int]] = []  # (turn_index, start, end): turns or blocks
@@ -268,13 +420,13 @@ def _segments_for(
             s, e = _trim(text, turn.start, turn.end)
             blocks = [(s, e)] if e > s else []
         else:
-            blocks = split_blocks(text, turn.start, turn.end)
+            blocks = plan.blocks[ti]
         for s, e in blocks:
             if e - s > MAX_BLOCK_CHARS:
                 issues.append(Issue(name, f"a passage of {e - s:,} characters without a line "
                                     "break or sentence end; cut into pieces of at most "
                                     f"{MAX_BLOCK_CHARS:,} characters. Check this part of the file.",
-                                    text.count("\n", 0, s) + 1))
+                                    result.text.count("\n", 0, s) + 1))
             pieces += [(ti, *_trim(text, a, b)) for a, b in cut_long(text, s, e)]
         if len(pieces) > MAX_SEGMENTS:
             break
@@ -328,6 +480,115 @@ def _segments_for(
     return rows, issues
 
 
+def _same_value(column: str, a: object, b: object) -> bool:
+    """Whether a sheet value and a header value say the same (dates and names read loosely)."""
+    if column == "interviewer":
+        return all(any(same_person(x, y) for y in split_names(a)) for x in split_names(b))
+    if column == "date" and iso_date(a) and iso_date(a) == iso_date(b):
+        return True
+    return fold(" ".join(str(a).split())) == fold(" ".join(str(b).split()))
+
+
+def _filled(value: object) -> bool:
+    return value is not None and bool(pd.notna(value)) and bool(str(value).strip())
+
+
+def plan_files(
+    files: list[LoadedFile],
+    metadata: pd.DataFrame | None = None,
+    metadata_name: str = "interviews.csv",
+    patterns: tuple[tuple[str, bool], ...] = DEFAULT_PATTERNS,
+) -> tuple[list[Plan], list[str], list[Issue]]:
+    """Everything ingest decides before segmenting: per file its document id, header block,
+    metadata, turns, paragraphs and roles with their reasons. Fast: no sentences, no lemmas
+    (``codeer ingest --preview`` shows this).
+
+    A header block completes the file's metadata: its values fill the columns that
+    interviews.csv leaves empty or lacks (``Datum`` fills ``date``); where both give a value
+    and they differ, interviews.csv wins and a note says so.
+
+    Returns:
+        The plans in file order, the metadata columns (the sheet's private ``file`` cell, the
+        sheet's other columns, then those of header blocks) and the problems found.
+    """
+    rows_meta, issues = _match_metadata([f.name for f in files], metadata, metadata_name)
+    sheet_cols = [
+        c for c in (metadata.columns if metadata is not None else [])
+        if c not in ("file", "interview_id", "_line")
+    ]
+    reserved = set(schema.DOCUMENTS.columns) | set(schema.SEGMENTS.columns) | {
+        "file", "interview_id"}
+    rename = {c: (f"meta_{c}" if c in reserved else c) for c in sheet_cols}
+    # The sheet's "file" cell: private (never exported); it tells the export which documents
+    # have a row and so an id of the researcher's own (pipeline.export.privacy).
+    columns = ["file", *(rename[c] for c in sheet_cols)]
+    plans: list[Plan] = []
+    used_ids: set[str] = set()
+    for f in files:
+        meta = rows_meta.get(f.name, {})
+        doc_id = meta.get("interview_id") or snake(Path(f.name).stem) or "document"
+        if doc_id in used_ids:
+            issues.append(Issue(f.name, f"{f.name}: document id '{doc_id}' is taken by another "
+                                "file; using a suffixed id. Give it its own interview_id."))
+            n = 2
+            while f"{doc_id}_{n}" in used_ids:
+                n += 1
+            doc_id = f"{doc_id}_{n}"
+        used_ids.add(doc_id)
+        text = f.result.text
+        values: dict[str, object] = {"file": meta.get("file"),
+                                     **{rename[c]: meta.get(c) for c in sheet_cols}}
+        header = find_header(text)
+        from_header = header_metadata(header) if header else {}
+        for column, (value, written, line) in from_header.items():
+            target = rename.get(column) or (f"meta_{column}" if column in reserved else column)
+            if target not in columns:
+                columns.append(target)
+            if _filled(values.get(target)):
+                if not _same_value(column, values[target], value):
+                    issues.append(Issue(f.name, f"kopregel '{written}' wijkt af van "
+                                        f"{metadata_name} ({target} = '{values[target]}'); de "
+                                        f"waarde uit {metadata_name} geldt.", line))
+            else:
+                values[target] = value
+        interviewers = split_names(meta.get("interviewer"))
+        source = f"kolom interviewer in {metadata_name}"
+        if not interviewers and "interviewer" in from_header:
+            interviewers = split_names(from_header["interviewer"][0])
+            source = f"kopblok '{from_header['interviewer'][1]}'"
+        respondents: list[str] = []
+        respondent_source = ""
+        if "respondent" in from_header:
+            respondents = split_names(from_header["respondent"][0])
+            respondent_source = f"kopblok '{from_header['respondent'][1]}'"
+        known = set(f.result.speakers) | set(interviewers) | set(respondents)
+        skip = (header.start, header.end) if header else None
+        turns = parse_turns(text, known, patterns, skip)
+        roles, reasons, role_issues = assign_roles(turns, text, interviewers, f.name, source,
+                                                   respondents, respondent_source)
+        issues.extend(role_issues)
+        issues.extend(Issue(f.name, w) for w in f.result.warnings)
+        width = wrap_width(text, turns)
+        blocks = [split_blocks(text, t.start, t.end, width) for t in turns]
+        joined = join_lines(text, [b for bs in blocks for b in bs])
+        plans.append(Plan(f.name, doc_id, joined, header, turns, blocks, roles, reasons, values,
+                          width))
+    return plans, columns, issues
+
+
+def speaker_table(plan: Plan) -> list[tuple[str, str, int, int, str]]:
+    """``(speaker, role, turns, words, reason)`` per speaker of a plan, in order of appearance
+    (for the preview). The text before the first speaker ("") is a row when there is any."""
+    turns: dict[str, int] = {}
+    words: dict[str, int] = {}
+    for turn in plan.turns:
+        turns[turn.speaker] = turns.get(turn.speaker, 0) + 1
+        words[turn.speaker] = words.get(turn.speaker, 0) + len(
+            plan.text[turn.start : turn.end].split())
+    return [(s, plan.roles.get(s, "respondent"), turns[s], words[s], plan.reasons.get(s, ""))
+            for s in turns]
+
+
 @hooks.timed("segment_lemmatise")
 def build_tables(
     files: list[LoadedFile],
@@ -347,60 +608,37 @@ def build_tables(
 
     Returns:
         Documents, segments (conforming to :data:`pipeline.schema.DOCUMENTS` and
-        :data:`pipeline.schema.SEGMENTS`) and the issues found on the way.
+        :data:`pipeline.schema.SEGMENTS`, with the metadata columns after them), the issues
+        found on the way and the plan of every file (see :func:`plan_files`).
     """
     if unit not in ("sentence", "turn"):
         raise CodeerError(f"--unit must be 'sentence' or 'turn'. Got '{unit}' instead.")
-    rows_meta, issues = _match_metadata([f.name for f in files], metadata, metadata_name)
-    meta_cols = [
-        c for c in (metadata.columns if metadata is not None else [])
-        if c not in ("file", "interview_id", "_line")
-    ]
-    reserved = set(schema.DOCUMENTS.columns) | set(schema.SEGMENTS.columns)
-    rename = {c: (f"meta_{c}" if c in reserved else c) for c in meta_cols}
-    doc_rows, seg_rows = [], []
-    used_ids: set[str] = set()
-    for f in files:
-        meta = rows_meta.get(f.name, {})
-        doc_id = meta.get("interview_id") or snake(Path(f.name).stem) or "document"
-        if doc_id in used_ids:
-            issues.append(Issue(f.name, f"{f.name}: document id '{doc_id}' is taken by another "
-                                "file; using a suffixed id. Give it its own interview_id."))
-            n = 2
-            while f"{doc_id}_{n}" in used_ids:
-                n += 1
-            doc_id = f"{doc_id}_{n}"
-        used_ids.add(doc_id)
-        text = f.result.text
-        interviewers = split_names(meta.get("interviewer"))
-        known = set(f.result.speakers) | set(interviewers)
-        turns = parse_turns(text, known, patterns)
-        roles, role_issues = assign_roles(turns, text, interviewers, f.name)
-        issues.extend(role_issues)
-        issues.extend(Issue(f.name, w) for w in f.result.warnings)
-        extra = {rename[c]: meta.get(c) for c in meta_cols}
-        rows, seg_issues = _segments_for(doc_id, f.name, text, turns, roles, f.result, unit)
+    plans, columns, issues = plan_files(files, metadata, metadata_name, patterns)
+    doc_rows, seg_rows, kept = [], [], []
+    for f, plan in zip(files, plans, strict=True):
+        extra = {c: plan.metadata.get(c) for c in columns}
+        rows, seg_issues = _segments_for(plan, f.result, unit)
         issues.extend(seg_issues)
         if rows is None:  # refused: too many segments
             continue
+        kept.append(plan)
         doc_rows.append(
             {
-                "document_id": doc_id,
+                "document_id": plan.doc_id,
                 "source_path": f.name,
                 "sha256": f.sha256,
                 "format": Path(f.name).suffix.lower().lstrip("."),
                 "encoding": f.result.encoding,
-                "text": text,
-                "n_words": len(text.split()),
+                "text": plan.text,
+                "n_words": len(plan.text.split()),
                 **extra,
             }
         )
         for row in rows:
             row.update(extra)
             seg_rows.append(row)
-    extra_cols = [rename[c] for c in meta_cols]
-    documents = pd.DataFrame(doc_rows, columns=[*schema.DOCUMENTS.columns, *extra_cols])
-    segments = pd.DataFrame(seg_rows, columns=[*schema.SEGMENTS.columns, *extra_cols])
+    documents = pd.DataFrame(doc_rows, columns=[*schema.DOCUMENTS.columns, *columns])
+    segments = pd.DataFrame(seg_rows, columns=[*schema.SEGMENTS.columns, *columns])
     return IngestResult(
-        schema.DOCUMENTS.conform(documents), schema.SEGMENTS.conform(segments), issues
+        schema.DOCUMENTS.conform(documents), schema.SEGMENTS.conform(segments), issues, kept
     )

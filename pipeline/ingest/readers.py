@@ -3,7 +3,9 @@
 Every reader returns a :class:`ReadResult`: the document text (NFC, ``\\n`` line endings) in the
 ``Speaker: text`` layout the turn parser understands, the speaker names that the format itself
 marks (bold runs in Word, ``<v Name>`` voice tags in WebVTT), and, for subtitle formats, the
-time span of every cue as character ranges, so that timestamps stay out of the text.
+time span of every cue as character ranges, so that timestamps stay out of the text. A table
+of ``Key | value`` rows at the top of a Word or OpenDocument file is laid out as a header block
+of ``Key: value`` lines (:mod:`pipeline.ingest.header`), its keys no speakers.
 
 Nothing is dropped without a word: Word's tracked insertions, content controls and hyperlinks
 are read, so are OpenDocument sections and tables; a damaged file, a file that unpacks to far
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from pipeline import hooks
 from pipeline.errors import CodeerError
+from pipeline.ingest.header import header_table
 from pipeline.ingest.turns import parse_seconds
 
 # Limits that no real transcript comes near: a day-long interview is some 60,000 words
@@ -272,7 +275,7 @@ def _docx_blocks(element, parent, lines: list[str], speakers: set[str]) -> None:
                     _docx_blocks(cell._tc, cell, inner, set())
                     cells.append(" ".join(x.strip() for x in inner if x.strip()))
                 rows.append(cells)
-            lines.extend(_table_lines(rows, speakers))
+            lines.extend(_table_lines(rows, speakers, _at_top(lines)))
         elif tag == _W + "sdt":
             content = child.find(_W + "sdtContent")
             if content is not None:
@@ -316,8 +319,21 @@ def _docx_paragraph(paragraph, speakers: set[str]) -> str:
     return "".join(r.text for r in runs)
 
 
-def _table_lines(rows: list[list[str]], speakers: set[str]) -> list[str]:
-    """Table rows as lines: a short first cell followed by text is a speaker and a turn."""
+def _at_top(lines: list[str]) -> bool:
+    """Whether nothing but a title (at most two lines without a colon) precedes."""
+    filled = [line for line in lines if line.strip()]
+    return len(filled) <= 2 and not any(":" in line for line in filled)
+
+
+def _table_lines(rows: list[list[str]], speakers: set[str], top: bool = False) -> list[str]:
+    """Table rows as lines: a short first cell followed by text is a speaker and a turn.
+
+    A table at the top of the document whose rows are ``Key | value`` pairs such as ``Datum |
+    12 maart 2024`` is a header block (:func:`pipeline.ingest.header.header_table`): its rows
+    become ``Key: value`` lines followed by a blank line, and its keys are no speakers.
+    """
+    if top and (pairs := header_table(rows)):
+        return [f"{key}: {value}" for key, value in pairs] + [""]
     lines = []
     for cells in rows:
         if len(cells) >= 2 and cells[0] and len(cells[0]) <= 60:
@@ -397,7 +413,7 @@ def _odt_blocks(element, lines: list[str], speakers: set[str]) -> None:
                     _odt_blocks(cell, inner, set())
                     cells.append(" ".join(x.strip() for x in inner if x.strip()))
                 rows.append(cells)
-            lines.extend(_table_lines(rows, speakers))
+            lines.extend(_table_lines(rows, speakers, _at_top(lines)))
         else:  # sections, lists, list items, frames: containers of paragraphs
             _odt_blocks(child, lines, speakers)
 

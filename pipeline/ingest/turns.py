@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from pipeline.vocab import is_role_label
+from pipeline.vocab import NAME_PARTICLES, NAME_TITLES, is_role_label
 
 # Each pattern must have a ``name`` group; a ``ts`` group holds a timestamp. Patterns whose
 # layout is itself evidence of a label (timestamps, bold) are "strong".
@@ -30,14 +30,8 @@ DEFAULT_PATTERNS: tuple[tuple[str, bool], ...] = (
     (rf"^[ \t]*(?P<name>{NAME}(?:\([^()\n]{{1,40}}\))?)[ \t]*:(?:[ \t]+|$)", False),
 )
 
-TITLES = (
-    "de heer ", "mevrouw ", "mevr. ", "mevr ", "dhr. ", "dhr ", "minister ", "staatssecretaris ",
-    "wethouder ", "burgemeester ", "dr. ", "prof. ", "ir. ", "mr. ", "drs. ",
-)
-PARTICLES = frozenset(
-    {"de", "van", "der", "den", "het", "ten", "ter", "te", "'t", "in", "la", "le", "von", "el",
-     "al", "bin", "da", "di", "du", "op", "'s"}
-)
+TITLES = NAME_TITLES
+PARTICLES = NAME_PARTICLES
 _PAREN = re.compile(r"\s*\([^()]*\)\s*$")
 
 
@@ -60,9 +54,11 @@ def name_strength(name: str) -> str | None:
         return None
     if is_role_label(base):
         return "strong"
-    if any(ch.isdigit() for ch in base) or not re.fullmatch(r"[\w .'’\-]+", base):
+    # "Bakker, Yvonne": Teams and Outlook write the surname first, after one comma.
+    if any(ch.isdigit() for ch in base) or not re.fullmatch(r"[\w .'’\-]+(?:, [\w .'’\-]+)?",
+                                                            base):
         return None
-    words = base.split()
+    words = base.replace(",", " ").split()
     if len(words) > 6:
         return None
     if any(lower.startswith(t) for t in TITLES) and len(words) >= 2:
@@ -78,17 +74,19 @@ def parse_turns(
     text: str,
     known_speakers: set[str] | frozenset[str] = frozenset(),
     patterns: tuple[tuple[str, bool], ...] = DEFAULT_PATTERNS,
+    skip: tuple[int, int] | None = None,
 ) -> list[Turn]:
     """Split ``text`` into speaker turns.
 
     Unlabelled lines continue the previous speaker. Text before the first label becomes a turn
-    with an empty speaker (a title or a header). A text without any label is one turn with an
-    empty speaker.
+    with an empty speaker (a title). A text without any label is one turn with an empty
+    speaker. The ``skip`` span (a header block) belongs to no turn.
 
     Args:
         text: Normalised document text.
         known_speakers: Names marked by the file format or the metadata sheet.
         patterns: ``(regex, strong)`` pairs tried in order on every line.
+        skip: ``(start, end)`` of a header block (:mod:`pipeline.ingest.header`), or None.
 
     Returns:
         The turns in document order.
@@ -97,7 +95,11 @@ def parse_turns(
     known = {k.lower() for k in known_speakers}
     candidates = []  # (line_start, content_start, name, ts, strength)
     pos = 0
+    skip_start, skip_end = skip or (0, 0)
     for line in text.split("\n"):
+        if skip_start <= pos < skip_end:
+            pos += len(line) + 1
+            continue
         for regex, strong in compiled:
             m = regex.match(line)
             if not m:
@@ -116,11 +118,13 @@ def parse_turns(
     accepted = [c for c in candidates if c[4] == "strong" or counts[c[2]] >= 2]
 
     turns: list[Turn] = []
+    first = accepted[0][0] if accepted else len(text)
+    # Text before the first label (a title), around the header block, has no speaker.
+    for s, e in ((0, min(skip_start, first)), (skip_end, first)) if skip else ((0, first),):
+        if e > s and text[s:e].strip():
+            turns.append(Turn("", s, s, e))
     if not accepted:
-        return [Turn("", 0, 0, len(text))] if text.strip() else []
-    first = accepted[0][0]
-    if text[:first].strip():
-        turns.append(Turn("", 0, 0, first))
+        return turns
     for i, (line_start, content_start, name, ts, _) in enumerate(accepted):
         end = accepted[i + 1][0] if i + 1 < len(accepted) else len(text)
         time = parse_seconds(ts) if ts else None

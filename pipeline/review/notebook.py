@@ -404,6 +404,84 @@ def _add_box(widgets, data: Data, out: Path, code_id: str, reviewer: str):
     ])
 
 
+# --------------------------------------------------------------------------- memos
+
+
+def write_memo(out: Path, text: str, author: str, about: str = "project", target: str = "",
+               data: Data | None = None) -> dict:
+    """Write one memo to ``OUT/memos.csv`` (append-only; see :mod:`pipeline.review.memos`).
+
+    Args:
+        out: The output folder.
+        text: The memo.
+        author: Name or initials.
+        about: ``passage``, ``document``, ``code`` or ``project``.
+        target: Segment id or text of one segment (passage), document id, or code id.
+        data: The loaded data, to check a code id against the codebook.
+
+    Returns:
+        The row as written.
+
+    Raises:
+        CodeerError: Empty text or author, or a target that does not exist.
+    """
+    from pipeline.review import memos
+
+    known = set(data.code_ids()) if data is not None else None
+    return memos.add(Path(out), text, author, about, target, known)
+
+
+def memo_box(data: Data, out: Path, author: str):
+    """A form to write a memo about a passage, an interview, a code or the project.
+
+    Every click on *Memo opslaan* appends one memo via :func:`write_memo`; the box also lists
+    the memos written so far.
+
+    Returns:
+        An ``ipywidgets.VBox``.
+    """
+    import ipywidgets as widgets
+
+    from pipeline.review import memos
+
+    about = widgets.Dropdown(options=[("het project", "project"), ("een passage", "passage"),
+                                      ("een interview", "document"), ("een code", "code")],
+                             value="project", description="Over:")
+    target = widgets.Text(placeholder="segment-id of tekst / interview-id / code-id",
+                          description="Welke:")
+    text = widgets.Textarea(placeholder="je memo", layout=widgets.Layout(width="100%"))
+    button = widgets.Button(description="Memo opslaan", icon="pencil")
+    status = widgets.HTML("")
+    listing = widgets.HTML("")
+
+    def show() -> None:
+        log = memos.read_memos(out)
+        rows = "".join(
+            f"<li><small>{html.escape(str(m['timestamp'])[:16])} · "
+            f"{html.escape(str(m['author']))} · {html.escape(str(m['about']))}"
+            f"{' ' + html.escape(str(m['target'])) if m['target'] else ''}</small><br>"
+            f"{html.escape(str(m['text']))}</li>"
+            for m in log.tail(10).to_dict("records"))
+        listing.value = f"<ul>{rows}</ul>" if rows else "<p><i>Nog geen memo's.</i></p>"
+
+    def on_save(_button) -> None:
+        try:
+            row = write_memo(out, text.value, author, about.value, target.value, data)
+        except CodeerError as exc:
+            status.value = f"<span style='color:#B00020'>{html.escape(str(exc))}</span>"
+            return
+        status.value = (f"<b>Memo opgeslagen</b> ({html.escape(row['about'])}"
+                        f"{' ' + html.escape(row['target']) if row['target'] else ''}) door "
+                        f"{html.escape(author)}")
+        text.value = ""
+        show()
+
+    button.on_click(on_save)
+    show()
+    return widgets.VBox([widgets.HTML("<h4>Memo schrijven</h4>"), widgets.HBox([about, target]),
+                         text, widgets.HBox([button, status]), listing])
+
+
 # --------------------------------------------------------------------------- agreement
 
 

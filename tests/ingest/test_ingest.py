@@ -274,12 +274,28 @@ def test_role_inference_warns(tmp_path):
     raw.mkdir()
     (raw / "a.txt").write_text(
         "Anna: Hoe ging het?\n\nBram: Goed, we hadden een duidelijke opdracht.\n\n"
-        "Anna: Wie had de pen?\n\nBram: Het kernteam schreef de tekst.", encoding="utf-8")
+        "Anna: Wie had de pen?\n\nBram: Het kernteam schreef de tekst.\n\n"
+        "Anna: En wie besliste?\n\nBram: De stuurgroep, uiteindelijk.", encoding="utf-8")
     result = ingest_dir(raw, out)
     assert result.exit_code == 0
     assert "took 'Anna' as the interviewer" in result.output
     roles = dict(zip(segments_of(out)["speaker"], segments_of(out)["role"], strict=False))
     assert roles == {"Anna": "interviewer", "Bram": "respondent"}
+
+
+def test_a_report_box_that_asks_once_is_no_interviewer(tmp_path):
+    """Evaluation reports repeat "Titel: tekst" boxes; one with a question mark is not an
+    interviewer (whose segments would fall out of the coder's scope)."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    (raw / "a.txt").write_text(
+        "Conclusie Deliberatie: Is er echt samen gewogen? Deels, de tijd was kort.\n\n"
+        "Conclusie Inclusie: De groep was divers.\n\n"
+        "Conclusie Deliberatie: De gemeente stuurde bij na de tweede avond.\n\n"
+        "Conclusie Inclusie: Jongeren ontbraken.", encoding="utf-8")
+    result = ingest_dir(raw, out)
+    assert result.exit_code == 0
+    assert set(segments_of(out)["role"]) == {"respondent"}
 
 
 def test_no_labels_one_respondent_with_warning(tmp_path):
@@ -463,3 +479,23 @@ def test_run_until_ingest_stops_after_the_segments(tmp_path):
     bad = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(out), "--until", "report"])
     assert bad.exit_code == 2
     assert "--until must be one of ingest, code, themes, export. Got 'report'" in bad.output
+
+
+def test_an_indented_lettered_list_keeps_its_line_breaks(tmp_path):
+    """From the Signalen interview: "waren:" followed by indented "a." / "b." items. The items
+    are paragraphs of their own, and the document text keeps its lines (gold files count
+    paragraphs by line)."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    text = ("De twee grootste uitdagingen waren:\n"
+            "     a. Vind een balans tussen ons uitgebreide eisen- en wensenlijstje en de nog "
+            "te ontwikkelen onderdelen.\n"
+            "     b. Zoveel mogelijk onderdelen geschikt maken voor gebruik in andere "
+            "gemeenten.\n")
+    (raw / "signalen.txt").write_text(text, encoding="utf-8")
+    assert ingest_dir(raw, out).exit_code == 0
+    assert documents_of(out)["text"].iloc[0].rstrip("\n").split("\n") == \
+        text.rstrip("\n").split("\n")
+    segs = segments_of(out)["text"].tolist()
+    assert any(s.startswith("a. Vind een balans") for s in segs)
+    assert any(s.startswith("b. Zoveel mogelijk") for s in segs)
