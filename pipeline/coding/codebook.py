@@ -4,7 +4,7 @@ Format (documented in ``docs/codebook.md``)::
 
     version: 1
     name: ...
-    defaults: {threshold: 0.02, margin: 0.0, context: 1, scope: respondent}
+    defaults: {threshold: 0.5, context: 1, scope: respondent}
     themes: [{id, name, description, color}]
     codes:  [{id, name, theme, color, definition, include, exclude, rules, examples,
               counter_examples, threshold}]
@@ -57,8 +57,8 @@ class _Strict(BaseModel):
 class Defaults(_Strict):
     """Settings that apply to every code unless the code overrides them."""
 
-    threshold: float = Field(0.02, ge=-1.0, le=1.0)
-    margin: float = Field(0.0, ge=0.0, le=1.0)
+    # The probability (that a researcher accepts the code) a segment needs to be coded.
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
     context: int = Field(1, ge=0, le=5)
     scope: Literal["respondent", "all"] = "respondent"
 
@@ -92,7 +92,7 @@ class Code(_Strict):
     examples: list[NonEmpty] = []
     counter_examples: list[NonEmpty] = []
     color: str | None = None
-    threshold: float | None = Field(None, ge=-1.0, le=1.0)
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
 
     @field_validator("id")
     @classmethod
@@ -145,7 +145,7 @@ class Codebook(_Strict):
         return code.color or self.theme_of(code).color
 
     def threshold_of(self, code: Code) -> float:
-        """The code's embedding threshold, else the global default."""
+        """The probability the code needs (its own threshold, else the default)."""
         return code.threshold if code.threshold is not None else self.defaults.threshold
 
 

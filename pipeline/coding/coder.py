@@ -1,22 +1,15 @@
-"""Stage 2, code (the pure core): the codebook applied by rules and contrastive embeddings.
+"""Stage 2, code (the pure core): a classifier per code decides, rules and examples are evidence.
 
-Rules (:mod:`pipeline.coding.rules`) give precise evidence: the matched words. The embedding coder
-compares each segment with the code's examples *and* with what the code is not: a segment
-gets the code when it is clearly closer to the code's examples than to the codebook's
-background of ordinary talk and the code's counter-examples. Raw cosine similarity alone
-does not work: e5 scores of unrelated Dutch sentences bunch in 0.77-0.89, and topic
-similarity is not lesson similarity (see docs/codebook.md).
+Each in-scope segment is scored for every code by :mod:`pipeline.coding.learner`: a probability
+that a researcher accepts the code on it, learned from the codebook and from every review
+decision in the batch. A segment gets a code when the probability reaches the code's threshold
+(the codebook's ``threshold``, default :data:`DEFAULT_THRESHOLD`; ``OUT/calibration.yaml`` may
+override it), so a passage can carry more than one code when the evidence supports each.
 
-Each segment is embedded together with its neighbouring sentences of the same turn (the
-codebook's ``defaults.context``, one on each side by default): in interviews a lesson is
-rarely carried by one sentence. For each segment ``s`` and code ``c``::
-
-    pos(s, c) = mean of the k highest similarities of s to c's examples
-    neg(s, c) = mean of the k highest similarities of s to background + c's counter-examples
-    score     = pos - neg
-
-A code is assigned when ``score >= threshold(c)``; when several codes pass, only those within
-``margin`` of the best are kept (a segment rarely carries several lessons).
+Evidence stays readable: the words a rule matched in the segment (:mod:`pipeline.coding.rules`),
+the codebook example the segment in context resembles most, and how many review decisions the
+code learned from. A rule hit is a feature the classifier weighs; it no longer codes on its own,
+because on real text that nobody wrote for codeer rules alone coded too much ordinary talk.
 """
 
 from __future__ import annotations
@@ -27,166 +20,277 @@ import numpy as np
 import pandas as pd
 
 from pipeline import hooks, schema
+from pipeline.coding import learner
 from pipeline.coding.codebook import Codebook
-from pipeline.coding.prototypes import KIND, code_texts
+from pipeline.coding.prototypes import KIND, context_windows
 from pipeline.models.cache import EmbeddingCache
+from pipeline.vocab import CodeScope, Role
 
-TOP_K = 3
-
-
-@dataclass
-class CodebookVectors:
-    """Embedded codebook texts, ready for scoring."""
-
-    code_ids: list[str]
-    examples: list[np.ndarray]  # per code: (n_examples, dim)
-    example_texts: list[list[str]]
-    negatives: list[np.ndarray]  # per code: background + counter-examples
-
-
-@hooks.timed("embed_codebook")
-def embed_codebook(book: Codebook, cache: EmbeddingCache) -> CodebookVectors:
-    """Embed every code's positive texts and the shared contrast set (in one encode call)."""
-    background = list(book.background)
-    codes = [(code, code_texts(code)) for code in book.codes]
-    codes = [(code, pos) for code, pos in codes if pos]
-    everything = list(dict.fromkeys(
-        [t for _, pos in codes for t in pos] + background
-        + [t for code, _ in codes for t in code.counter_examples]))
-    vectors = dict(zip(everything, cache.encode(everything, kind=KIND), strict=True))
-    dim = next(iter(vectors.values())).shape[0] if vectors else 0
-
-    def stack(texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, dim), np.float32)
-        return np.stack([vectors[t] for t in texts])
-
-    return CodebookVectors(
-        code_ids=[code.id for code, _ in codes],
-        examples=[stack(pos) for _, pos in codes],
-        example_texts=[pos for _, pos in codes],
-        negatives=[stack(background + list(code.counter_examples)) for code, _ in codes],
-    )
-
-
-def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, sims.shape[1])
-    if k == 0:
-        return np.zeros(sims.shape[0], dtype=np.float32)
-    part = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:]
-    return part.mean(axis=1)
-
-
-@hooks.timed("scoring")
-def embedding_scores(
-    vectors: np.ndarray, cb: CodebookVectors, k: int = TOP_K
-) -> tuple[np.ndarray, np.ndarray]:
-    """Contrastive scores of every segment for every code.
-
-    Args:
-        vectors: Segment embeddings, L2-normalised, shape ``(n, dim)``.
-        cb: The embedded codebook.
-        k: How many nearest examples (and negatives) are averaged.
-
-    Returns:
-        ``scores`` of shape ``(n, n_codes)`` and ``nearest`` example index per segment and code.
-    """
-    n = vectors.shape[0]
-    scores = np.zeros((n, len(cb.code_ids)), dtype=np.float32)
-    nearest = np.zeros((n, len(cb.code_ids)), dtype=np.int64)
-    for j, (ex, neg) in enumerate(zip(cb.examples, cb.negatives, strict=True)):
-        sims = vectors @ ex.T
-        nearest[:, j] = sims.argmax(axis=1)
-        pos = _topk_mean(sims, k)
-        negs = _topk_mean(vectors @ neg.T, k) if neg.size else 0.0
-        scores[:, j] = pos - negs
-    return scores, nearest
-
-
-@hooks.timed("code_segments")
-def code_segments(
-    segments: pd.DataFrame,
-    book: Codebook,
-    codebook_sha256: str,
-    vectors: np.ndarray | None,
-    cb: CodebookVectors | None,
-    model_id: str = "",
-    thresholds: dict[str, float] | None = None,
-    scope: str | None = None,
-) -> pd.DataFrame:
-    """Code segments by rules and, when vectors are given, by embeddings (the pure core).
-
-    Args:
-        segments: Segments as written by ingest.
-        book: The validated codebook.
-        codebook_sha256: Hash of the codebook file, recorded with every coding.
-        vectors: Embeddings of the in-scope segments (same order), or None for rules only.
-        cb: The embedded codebook (needed with ``vectors``).
-        model_id: Id of the embedding model, recorded with every coding.
-        thresholds: Per-code thresholds that override the codebook (from calibration).
-        scope: ``"respondent"`` or ``"all"``; default from the codebook.
-
-    Returns:
-        A frame conforming to :data:`pipeline.schema.CODINGS`, one row per (segment, code),
-        ``status`` ``auto``.
-    """
-    from pipeline.coding.rules import RuleMatcher
-    from pipeline.nlp import get_nlp
-
-    target = select_scope(segments, scope or book.defaults.scope)
-    nlp = get_nlp(sentences=False)
-    matcher = RuleMatcher({c.id: c.parsed_rules for c in book.codes if c.rules}, nlp.vocab)
-    rule_hits: dict[tuple[str, str], str] = {}
-    docs = nlp.pipe(target["text"].tolist(), batch_size=256)
-    for seg_id, fired in zip(target["segment_id"], matcher.match_all(docs), strict=True):
-        for code_id, evidence in fired.items():
-            rule_hits[(seg_id, code_id)] = "; ".join(evidence)
-
-    emb_hits: dict[tuple[str, str], tuple[float, str]] = {}
-    all_scores: dict[tuple[str, str], float] = {}
-    if vectors is not None and cb is not None and len(target):
-        scores, nearest = embedding_scores(vectors, cb)
-        limits = np.array([
-            (thresholds or {}).get(cid, book.threshold_of(_code(book, cid))) for cid in cb.code_ids
-        ], dtype=np.float32)
-        best = scores.max(axis=1, keepdims=True)
-        passed = (scores >= limits) & (scores >= best - book.defaults.margin)
-        seg_ids = target["segment_id"].tolist()
-        row_of = {sid: i for i, sid in enumerate(seg_ids)}
-        for i, j in zip(*np.nonzero(passed), strict=True):
-            example = cb.example_texts[j][nearest[i, j]]
-            emb_hits[(seg_ids[i], cb.code_ids[j])] = (float(scores[i, j]), example)
-        for (seg_id, code_id) in rule_hits:
-            if code_id in cb.code_ids:
-                i, j = row_of[seg_id], cb.code_ids.index(code_id)
-                all_scores[(seg_id, code_id)] = float(scores[i, j])
-
-    rows = []
-    for key in sorted(set(rule_hits) | set(emb_hits), key=lambda k: (k[0], k[1])):
-        seg_id, code_id = key
-        in_rule, in_emb = key in rule_hits, key in emb_hits
-        method = "both" if in_rule and in_emb else ("rule" if in_rule else "embedding")
-        evidence = []
-        if in_rule:
-            evidence.append(f"regel {rule_hits[key]}")
-        if in_emb:
-            evidence.append(f"lijkt op: \u201c{emb_hits[key][1]}\u201d")
-        score = emb_hits[key][0] if in_emb else all_scores.get(key, float("nan"))
-        rows.append({
-            "segment_id": seg_id, "code_id": code_id, "method": method, "score": score,
-            "evidence": " | ".join(evidence), "status": "auto",
-            "codebook_sha256": codebook_sha256, "model_id": model_id,
-        })
-    df = pd.DataFrame(rows, columns=list(schema.CODINGS.columns))
-    return schema.CODINGS.conform(df)
-
-
-def _code(book: Codebook, code_id: str):
-    return next(c for c in book.codes if c.id == code_id)
+#: Probability a code needs when neither the codebook nor a calibration sets another.
+DEFAULT_THRESHOLD = 0.5
 
 
 def select_scope(segments: pd.DataFrame, scope: str) -> pd.DataFrame:
-    """The segments a coder looks at: respondent segments by default, or all."""
-    if scope == "all":
-        return segments[segments["role"] != "other"].reset_index(drop=True)
-    return segments[segments["role"] == "respondent"].reset_index(drop=True)
+    """The segments a coder looks at: respondent segments, or every spoken segment."""
+    if scope == CodeScope.ALL:
+        return segments[segments["role"] != Role.OTHER].reset_index(drop=True)
+    return segments[segments["role"] == Role.RESPONDENT].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- text units
+
+
+def paragraph_ids(segments: pd.DataFrame, documents: pd.DataFrame) -> pd.Series:
+    """A paragraph id per segment: the block of sentences of one turn between line breaks.
+
+    Args:
+        segments: Segments of the batch (any order).
+        documents: The documents, for the text between two segments.
+
+    Returns:
+        ``"<document>|<n>"`` per segment, indexed like ``segments``.
+    """
+    texts = dict(zip(documents["document_id"], documents["text"], strict=True))
+    ordered = segments.sort_values(["document_id", "segment_index"])
+    out = {}
+    prev_doc, prev_turn, prev_end, n = None, None, 0, 0
+    for idx, doc, turn, start, end in zip(ordered.index, ordered["document_id"],
+                                          ordered["turn_index"], ordered["start"],
+                                          ordered["end"], strict=True):
+        if doc != prev_doc:
+            n = 0
+        elif turn != prev_turn or "\n" in texts.get(doc, "")[prev_end:start]:
+            n += 1
+        out[idx] = f"{doc}|{n}"
+        prev_doc, prev_turn, prev_end = doc, turn, end
+    return pd.Series(out).reindex(segments.index)
+
+
+def _joined(ids: pd.Series, values: pd.Series) -> dict[str, str]:
+    return values.groupby(ids.to_numpy(), sort=False).agg(" ".join).to_dict()
+
+
+@dataclass
+class Units:
+    """The texts the learner sees for each target segment (rows aligned with ``target``)."""
+
+    windows: list[str]
+    window_lemmas: list[str]
+    paragraphs: list[str]
+    paragraph_lemmas: list[str]
+    paragraph_of: list[str]
+
+
+def text_units(target: pd.DataFrame, segments: pd.DataFrame, documents: pd.DataFrame,
+               width: int = 1) -> Units:
+    """Context windows and paragraphs, as text and as lemma strings, of every target segment."""
+    windows = context_windows(target, segments, width)
+    lemma_of = dict(zip(segments["segment_id"], segments["lemmas"].astype(str), strict=True))
+    as_lemmas = segments.assign(text=segments["segment_id"].map(lemma_of))
+    window_lemmas = context_windows(target, as_lemmas, width)
+    para = paragraph_ids(segments, documents)
+    texts = _joined(para, segments["text"].astype(str))
+    lemmas = _joined(para, segments["lemmas"].astype(str))
+    para_of = dict(zip(segments["segment_id"], para, strict=True))
+    keys = [para_of[s] for s in target["segment_id"]]
+    return Units(windows, window_lemmas, [texts[k] for k in keys], [lemmas[k] for k in keys],
+                 keys)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def rule_hits(texts: list[str], book: Codebook) -> list[dict[str, list[str]]]:
+    """The codes whose rules fire on each text, with the matched words as evidence."""
+    from pipeline.coding.rules import RuleMatcher
+    from pipeline.nlp import get_nlp
+
+    rules = {c.id: c.parsed_rules for c in book.codes if c.rules}
+    if not rules or not texts:
+        return [{} for _ in texts]
+    nlp = get_nlp(sentences=False)
+    matcher = RuleMatcher(rules, nlp.vocab)
+    return matcher.match_all(nlp.pipe(texts, batch_size=256))
+
+
+def rule_matrix(hits: list[dict[str, list[str]]], code_ids: list[str]) -> np.ndarray:
+    """0/1 matrix ``(n, n_codes)`` of :func:`rule_hits`."""
+    out = np.zeros((len(hits), len(code_ids)), dtype=np.float64)
+    col = {c: j for j, c in enumerate(code_ids)}
+    for i, fired in enumerate(hits):
+        for code in fired:
+            if code in col:
+                out[i, col[code]] = 1.0
+    return out
+
+
+# --------------------------------------------------------------------------- learning
+
+
+@dataclass
+class Prepared:
+    """A batch ready for the learner: features of the batch and of the codebook."""
+
+    code_ids: list[str]
+    space: learner.FeatureSpace
+    batch_rows: object  # scipy.sparse.csr_matrix
+    book_rows: object
+    book_texts: learner.CodebookTexts
+    book_vectors: np.ndarray
+    window_vectors: np.ndarray
+    units: Units
+
+
+@hooks.timed("prepare")
+def prepare(target: pd.DataFrame, segments: pd.DataFrame, documents: pd.DataFrame,
+            book: Codebook, cache: EmbeddingCache, progress: bool = False,
+            settings: learner.Settings = learner.SETTINGS) -> Prepared:
+    """Embed what the learner needs (through the cache) and build the feature rows."""
+    from pipeline.nlp import get_nlp, lemma_string
+
+    code_ids = [c.id for c in book.codes]
+    units = text_units(target, segments, documents, book.defaults.context)
+    with hooks.span("segment_vectors", len(units.windows)):
+        windows = cache.encode(units.windows, kind=KIND, progress=progress)
+    unique_paras = list(dict.fromkeys(units.paragraphs))
+    para_vectors = dict(zip(unique_paras, cache.encode(unique_paras, kind=KIND),
+                            strict=True)) if unique_paras else {}
+    paragraphs = (np.stack([para_vectors[p] for p in units.paragraphs]) if units.paragraphs
+                  else np.zeros_like(windows))
+    texts = learner.codebook_texts(book)
+    book_vectors = cache.encode(texts.texts, kind=KIND)
+    nlp = get_nlp(sentences=False)
+    book_lemmas = [lemma_string(doc) for doc in nlp.pipe(texts.texts, batch_size=256)]
+    space, book_scores = learner.fit_space(
+        texts, book_vectors, code_ids, units.window_lemmas + units.paragraph_lemmas,
+        book_lemmas, settings)
+    batch_inputs = learner.Inputs(windows, paragraphs, units.window_lemmas,
+                                  units.paragraph_lemmas,
+                                  rule_matrix(rule_hits(units.windows, book), code_ids))
+    book_inputs = learner.Inputs(book_vectors, book_vectors, book_lemmas, book_lemmas,
+                                 np.zeros((len(texts.texts), len(code_ids))))
+    return Prepared(code_ids, space, space.rows(batch_inputs), space.rows(book_inputs,
+                    book_scores), texts, book_vectors, windows, units)
+
+
+def decision_rows(target: pd.DataFrame, decisions: pd.DataFrame,
+                  code_ids: list[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Review decisions as training rows of ``target``, and the implicit negatives.
+
+    Args:
+        target: The in-scope segments (row order of the feature rows).
+        decisions: The latest decision per (segment, code) (``segment_id``, ``code_id``,
+            ``decision``).
+        code_ids: The codebook's codes.
+
+    Returns:
+        ``row, code_id, label`` per usable decision, and per code the rows of every in-scope
+        segment of a document with decisions (a document someone read) as implicit negatives.
+    """
+    row_of = {s: i for i, s in enumerate(target["segment_id"])}
+    d = decisions[decisions["segment_id"].isin(row_of) & decisions["code_id"].isin(code_ids)]
+    rows = pd.DataFrame({
+        "row": d["segment_id"].map(row_of).astype("int64"),
+        "code_id": d["code_id"].astype(str),
+        "label": d["decision"].isin(["accept", "add"]).astype("int64"),
+    }).reset_index(drop=True)
+    read_docs = set(target.loc[rows["row"].to_numpy(), "document_id"]) if len(rows) else set()
+    read_rows = np.flatnonzero(target["document_id"].isin(read_docs).to_numpy())
+    return rows, {c: read_rows for c in code_ids}
+
+
+@dataclass
+class Scores:
+    """The learner's output for one batch."""
+
+    code_ids: list[str]
+    probabilities: np.ndarray  # (n_target, n_codes)
+    nearest: list[list[str]]  # per target row and code: the most similar positive text
+    model: learner.Model
+
+
+@hooks.timed("scoring")
+def score(prepared: Prepared, target: pd.DataFrame, decisions: pd.DataFrame,
+          cache_dir=None, settings: learner.Settings = learner.SETTINGS) -> Scores:
+    """Train (or reuse) the classifiers and score every target segment for every code."""
+    rows, implicit = decision_rows(target, decisions, prepared.code_ids)
+    data = learner.training_data(prepared.space, prepared.batch_rows, prepared.book_rows,
+                                 prepared.book_texts, rows, implicit, settings)
+    model = learner.fit(data, prepared.code_ids, settings, cache_dir)
+    probs = model.probabilities(prepared.batch_rows)
+    nearest = []
+    sims = prepared.window_vectors @ prepared.book_vectors.T
+    positives = {c: prepared.book_texts.labels(c) for c in prepared.code_ids}
+    best = {}
+    for c, (idx, y) in positives.items():
+        pos = idx[y == 1]
+        pos = pos[np.array([prepared.book_texts.codes[i] == c for i in pos], dtype=bool)] \
+            if len(pos) else pos
+        best[c] = pos[sims[:, pos].argmax(axis=1)] if len(pos) else None
+    for i in range(len(target)):
+        nearest.append([prepared.book_texts.texts[best[c][i]] if best[c] is not None else ""
+                        for c in prepared.code_ids])
+    return Scores(prepared.code_ids, probs, nearest, model)
+
+
+# --------------------------------------------------------------------------- codings
+
+
+@hooks.timed("code_segments")
+def code_segments(target: pd.DataFrame, book: Codebook, codebook_sha256: str,
+                  scores: Scores | None, model_id: str = "",
+                  thresholds: dict[str, float] | None = None) -> pd.DataFrame:
+    """Codings of the target segments (the pure core of ``codeer code``).
+
+    Args:
+        target: The in-scope segments.
+        book: The validated codebook.
+        codebook_sha256: Hash of the codebook file, recorded with every coding.
+        scores: The learner's scores of ``target``, or None for rules only.
+        model_id: Id of the embedding model, recorded with every coding.
+        thresholds: Per-code probability thresholds that override the codebook's.
+
+    Returns:
+        A frame conforming to :data:`pipeline.schema.CODINGS`, one row per (segment, code),
+        status ``auto``; ``score`` is the probability (empty for rule-only codings).
+    """
+    seg_ids = target["segment_id"].tolist()
+    fired = rule_hits(target["text"].astype(str).tolist(), book)
+    rows = []
+    if scores is None:
+        for seg_id, hits in zip(seg_ids, fired, strict=True):
+            for code_id, evidence in hits.items():
+                rows.append(_row(seg_id, code_id, "rule", float("nan"),
+                                 f"regel {'; '.join(evidence)}", codebook_sha256, model_id))
+    else:
+        limits = np.array([(thresholds or {}).get(c, _threshold(book, c))
+                           for c in scores.code_ids])
+        passed = scores.probabilities >= limits
+        for i, j in zip(*np.nonzero(passed), strict=True):
+            code_id = scores.code_ids[j]
+            rule = fired[i].get(code_id)
+            evidence = [f"regel {'; '.join(rule)}"] if rule else []
+            if scores.nearest[i][j]:
+                evidence.append(f"lijkt op: \u201c{scores.nearest[i][j]}\u201d")
+            learned = int(scores.model.n_decisions[j])
+            if learned:
+                evidence.append(f"geleerd van {learned} beoordeling"
+                                f"{'' if learned == 1 else 'en'}")
+            rows.append(_row(seg_ids[i], code_id, "both" if rule else "embedding",
+                             float(scores.probabilities[i, j]), " | ".join(evidence),
+                             codebook_sha256, model_id))
+    df = pd.DataFrame(rows, columns=list(schema.CODINGS.columns))
+    df = df.sort_values(["segment_id", "code_id"], kind="stable")
+    return schema.CODINGS.conform(df)
+
+
+def _row(seg_id: str, code_id: str, method: str, score: float, evidence: str, sha: str,
+         model_id: str) -> dict:
+    return {"segment_id": seg_id, "code_id": code_id, "method": method, "score": score,
+            "evidence": evidence, "status": "auto", "codebook_sha256": sha,
+            "model_id": model_id}
+
+
+def _threshold(book: Codebook, code_id: str) -> float:
+    code = next(c for c in book.codes if c.id == code_id)
+    return book.threshold_of(code)

@@ -13,8 +13,7 @@ import pandas as pd
 
 from pipeline import config, schema, storage
 from pipeline.coding.codebook import load_codebook
-from pipeline.coding.coder import code_segments, embed_codebook, select_scope
-from pipeline.coding.prototypes import segment_vectors
+from pipeline.coding.coder import code_segments, prepare, score, select_scope
 from pipeline.errors import CodeerError
 from pipeline.models.cache import EmbeddingCache
 
@@ -47,9 +46,14 @@ def run(
 ) -> pd.DataFrame:
     """Code ``OUT/segments.parquet`` with the codebook into ``OUT/codings.parquet``.
 
+    The review decisions in ``OUT/reviews.csv`` are both training data for the classifiers and
+    the statuses of the codings they are about.
+
     Raises:
         CodeerError: Invalid codebook, missing or outdated segments, missing model folder.
     """
+    from pipeline.review import decisions as review
+
     t0 = time.perf_counter()
     out = Path(out)
     book, sha = load_codebook(codebook)  # validate before any work
@@ -60,30 +64,31 @@ def run(
             f"{out / config.SEGMENTS_FILE} has no segments in scope "
             f"'{scope or book.defaults.scope}'. Check the roles, or pass --scope all."
         )
-    vectors = cb = None
+    reviews = review.read_reviews(out, {c.id for c in book.codes})
+    latest = review.latest_decisions(reviews)
+    scores = None
     model_id = ""
     if not rules_only:
+        documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
         cache = EmbeddingCache(config.cache_dir(out), model)
-        vectors = segment_vectors(target, segments, cache, book.defaults.context, progress)
-        cb = embed_codebook(book, cache)
+        prepared = prepare(target, segments, documents, book, cache, progress)
         cache.save()
         model_id = cache.model_id
+        scores = score(prepared, target, latest, config.cache_dir(out))
         log.debug("embedding cache: %d hits, %d misses", cache.hits, cache.misses)
-    from pipeline.review import decisions as review
-
-    codings = code_segments(segments, book, sha, vectors, cb, model_id,
-                            load_calibration(out), scope)
-    reviews = review.read_reviews(out, {c.id for c in book.codes})
+    codings = code_segments(target, book, sha, scores, model_id, load_calibration(out))
     codings, notes = review.apply_reviews(codings, reviews, set(segments["segment_id"]))
     for note in notes:
         log.warning("%s", note)
     storage.write_table(codings, out / config.CODINGS_FILE, schema.CODINGS)
     n_seg = codings["segment_id"].nunique()
     by_method = codings["method"].value_counts().to_dict()
+    learned = int(scores.model.n_decisions.sum()) if scores is not None else 0
     log.info(
-        "code: %d codings on %d of %d segments in scope (%.1f%%; %s) in %.1f s -> %s",
+        "code: %d codings on %d of %d segments in scope (%.1f%%; %s; learned from %d review "
+        "decisions) in %.1f s -> %s",
         len(codings), n_seg, len(target), 100 * n_seg / max(len(target), 1),
-        ", ".join(f"{k} {v}" for k, v in sorted(by_method.items())),
+        ", ".join(f"{k} {v}" for k, v in sorted(by_method.items())), learned,
         time.perf_counter() - t0, out / config.CODINGS_FILE,
     )
     return codings

@@ -570,7 +570,9 @@ def plan_files(
         issues.extend(Issue(f.name, w) for w in f.result.warnings)
         width = wrap_width(text, turns)
         blocks = [split_blocks(text, t.start, t.end, width) for t in turns]
-        joined = join_lines(text, [b for bs in blocks for b in bs])
+        # Only hard-wrapped text is joined: a text with a line per paragraph keeps its lines
+        # (gold files and CAQDAS projects count paragraphs by line), whatever the blocks.
+        joined = join_lines(text, [b for bs in blocks for b in bs]) if width else text
         plans.append(Plan(f.name, doc_id, joined, header, turns, blocks, roles, reasons, values,
                           width))
     return plans, columns, issues

@@ -1,10 +1,15 @@
-"""Per-code embedding thresholds chosen from the researcher's review decisions.
+"""Per-code probability thresholds chosen from the researcher's review decisions.
 
 A reviewed (segment, code) pair is a positive when its latest decision is ``accept`` or
-``add`` and a negative when it is ``reject``. For each code with enough reviewed pairs, the
-threshold that maximises F1 (or Cohen's kappa) over those pairs is chosen; a rule match
-always codes, whatever the threshold. The result goes to ``OUT/calibration.yaml`` (the
-codebook itself is never rewritten) and ``codeer code`` uses it when present.
+``add`` and a negative when it is ``reject``. Its probability comes from the learner trained
+WITHOUT the decisions of its own document (out of fold by document: a decision cannot vouch for
+itself). For each code with enough reviewed pairs, the threshold that maximises F1 (or Cohen's
+kappa) over those pairs is chosen. The result goes to ``OUT/calibration.yaml`` (the codebook
+itself is never rewritten) and ``codeer code`` uses it when present.
+
+The learner already learns from every decision; calibration only moves the line between "code"
+and "do not code". On the development sets a fixed 0.5 was as good or better (docs/learning.md),
+so use it when you want fewer (or more) automatic codes than the default gives.
 """
 
 from __future__ import annotations
@@ -30,9 +35,7 @@ class ReviewedScores:
     """Scores and decisions of the reviewed pairs of one code."""
 
     code_id: str
-    score: np.ndarray  # contrastive embedding score
-    best: np.ndarray  # the code is the segment's best-scoring code (within the margin)
-    rule: np.ndarray  # a rule of the code fires on the segment
+    score: np.ndarray  # out-of-fold probability that the code applies
     truth: np.ndarray  # 1 accept/add, 0 reject
 
 
@@ -53,12 +56,13 @@ def _kappa(truth: np.ndarray, pred: np.ndarray) -> float:
 
 def predict(rs: ReviewedScores, threshold: float) -> np.ndarray:
     """The coder's decision on the reviewed pairs at ``threshold``."""
-    return (rs.rule | (rs.best & (rs.score >= threshold))).astype(int)
+    return (rs.score >= threshold).astype(int)
 
 
 def threshold_curve(rs: ReviewedScores) -> pd.DataFrame:
     """Precision, recall, F1 and kappa of the coder at every candidate threshold."""
-    candidates = np.unique(np.concatenate([rs.score, rs.score + 1e-6, [-1.0, 1.0]]))
+    candidates = np.unique(np.clip(np.concatenate([rs.score, rs.score + 1e-6, [0.01, 0.99]]),
+                                   0.01, 0.99))
     rows = []
     for th in candidates:
         pred = predict(rs, float(th))
@@ -97,42 +101,46 @@ def choose_threshold(
 
 
 def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list[ReviewedScores]:
-    """Scores of every reviewed (segment, code) pair, from the embedding cache."""
+    """Out-of-fold probabilities of every reviewed (segment, code) pair.
+
+    For each document with decisions, the learner is trained on the codebook and the decisions
+    of the other documents, and scores that document's reviewed pairs.
+    """
+    from pipeline.coding import coder
     from pipeline.coding.codebook import load_codebook
-    from pipeline.coding.coder import embed_codebook, embedding_scores, select_scope
-    from pipeline.coding.prototypes import segment_vectors
-    from pipeline.coding.rules import RuleMatcher
     from pipeline.models.cache import EmbeddingCache
-    from pipeline.nlp import get_nlp
     from pipeline.review import decisions as review
 
     book, _ = load_codebook(codebook)
-    segments = storage.read_table(Path(out) / config.SEGMENTS_FILE, schema.SEGMENTS)
+    out = Path(out)
+    segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
+    documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
+    target = coder.select_scope(segments, book.defaults.scope)
     decisions = review.latest_decisions(review.read_reviews(out, {c.id for c in book.codes}))
-    decisions = decisions[decisions["segment_id"].isin(set(segments["segment_id"]))]
+    decisions = decisions[decisions["segment_id"].isin(set(target["segment_id"]))]
     if decisions.empty:
-        raise CodeerError(f"No usable review decisions in {Path(out) / config.REVIEWS_FILE}. "
+        raise CodeerError(f"No usable review decisions in {out / config.REVIEWS_FILE}. "
                           "Review excerpts first (notebooks/02-review.ipynb).")
-    seg_ids = sorted(set(decisions["segment_id"]))
-    target = select_scope(segments, "all").set_index("segment_id").loc[seg_ids].reset_index()
     cache = EmbeddingCache(config.cache_dir(out), model)
-    vectors = segment_vectors(target, segments, cache, book.defaults.context)
-    cb = embed_codebook(book, cache)
+    prepared = coder.prepare(target, segments, documents, book, cache)
     cache.save()
-    scores, _ = embedding_scores(vectors, cb)
-    best = scores >= scores.max(axis=1, keepdims=True) - book.defaults.margin
-    nlp = get_nlp(sentences=False)
-    matcher = RuleMatcher({c.id: c.parsed_rules for c in book.codes if c.rules}, nlp.vocab)
-    fired = [set(hits) for hits in matcher.match_all(nlp.pipe(target["text"].tolist()))]
-    row = {s: i for i, s in enumerate(seg_ids)}
+    doc_of = dict(zip(target["segment_id"], target["document_id"], strict=True))
+    row_of = {s: i for i, s in enumerate(target["segment_id"])}
+    docs = decisions["segment_id"].map(doc_of)
+    probs = np.zeros(len(decisions))
+    col = {c: j for j, c in enumerate(prepared.code_ids)}
+    for doc in sorted(set(docs)):
+        mine = (docs == doc).to_numpy()
+        scores = coder.score(prepared, target, decisions[~mine], config.cache_dir(out))
+        rows = decisions[mine]
+        probs[mine] = [scores.probabilities[row_of[s], col[c]]
+                       for s, c in zip(rows["segment_id"], rows["code_id"], strict=True)]
     out_list = []
-    for code_id, group in decisions.groupby("code_id"):
-        if code_id not in cb.code_ids:
-            continue
-        j = cb.code_ids.index(code_id)
-        idx = np.array([row[s] for s in group["segment_id"]])
-        out_list.append(ReviewedScores(
-            code_id=code_id, score=scores[idx, j], best=best[idx, j],
-            rule=np.array([code_id in fired[i] for i in idx]),
-            truth=group["decision"].isin(["accept", "add"]).to_numpy().astype(int)))
+    for code_id in prepared.code_ids:
+        mine = (decisions["code_id"] == code_id).to_numpy()
+        if mine.any():
+            out_list.append(ReviewedScores(
+                code_id=code_id, score=probs[mine],
+                truth=decisions.loc[mine, "decision"].isin(["accept", "add"]).to_numpy()
+                .astype(int)))
     return out_list

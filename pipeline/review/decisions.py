@@ -164,13 +164,18 @@ def apply_reviews(
     existing = set(key)
     added = []
     for k, d in decision.items():
-        if k in existing or d.decision == "reject":
+        if k in existing:
             continue
+        # A rejection of a pair the coder (no longer) codes stays visible as a rejected
+        # human row: the decision is part of the record, and it counts nowhere.
+        rejected = d.decision == "reject"
         note = f": {d.note}" if d.note else ""
+        who = d.reviewer or HUMAN_USER
         added.append({
             "segment_id": d.segment_id, "code_id": d.code_id, "method": "human",
-            "score": math.nan, "evidence": f"handmatig door {d.reviewer or HUMAN_USER}{note}",
-            "status": "accepted", "reviewer": d.reviewer or HUMAN_USER,
+            "score": math.nan, "evidence": f"{'afgewezen' if rejected else 'handmatig'} door "
+                                          f"{who}{note}",
+            "status": "rejected" if rejected else "accepted", "reviewer": who,
             "reviewed_at": d.time.isoformat(timespec="seconds"),
             "codebook_sha256": out["codebook_sha256"].iloc[0] if len(out) else "",
             "model_id": "",
