@@ -364,6 +364,9 @@ def _message(err: dict) -> str:
         return "must hold at least one item"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    # pydantic says "Input should be ..."; codeer's errors say "must be ... Got ... instead".
+    if msg.startswith("Input should be "):
+        msg = "must be " + msg[len("Input should be "):]
     got = err.get("input")
     if kind.endswith("_type") or kind.startswith(("greater", "less", "literal")):
         return f"{msg}. Got {got!r} instead"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -167,3 +169,47 @@ def test_codebook_that_is_not_utf8_is_refused_with_line_and_byte(tmp_path):
     assert info.value.exit_code == 2
     assert str(info.value).startswith("codebook.yaml line 11: must be UTF-8 text. Got byte 0xe9")
     assert "Save the codebook as UTF-8" in str(info.value)
+
+
+# --------------------------------------------------------------------------- docs show real output
+
+
+def _with_field_mistakes(src: str) -> str:
+    """threshold 1.5 in defaults, NEAR/0 in rule 5 of L1, colour: instead of color: in L2."""
+    text = src.replace("defaults:\n", "defaults:\n  threshold: 1.5\n", 1)
+    rules = text.index("    rules:", text.index("  - id: L1"))
+    lines, count = text[rules:].split("\n"), 0
+    for i, line in enumerate(lines[1:], 1):
+        if line.startswith("      - "):
+            count += 1
+            if count == 5:
+                lines[i] = re.sub(r"NEAR/\d+", "NEAR/0", line, count=1)
+                break
+    text = text[:rules] + "\n".join(lines)
+    colour = text.index("    color:", text.index("  - id: L2"))
+    return text[:colour] + "    colour:" + text[colour + len("    color:"):]
+
+
+def _with_unknown_theme(src: str) -> str:
+    theme = src.index("    theme: T2", src.index("  - id: L5"))
+    return src[:theme] + "    theme: T4" + src[theme + len("    theme: T2"):]
+
+
+def _with_unclosed_list(src: str) -> str:
+    examples = src.index("    examples:\n", src.index("  - id: L3"))
+    return src[:examples] + "    examples: [Een open lijst,\n" + \
+        src[examples + len("    examples:\n"):]
+
+
+@pytest.mark.parametrize("name, mutate", [("codebook.yaml", _with_field_mistakes),
+                                          ("theme.yaml", _with_unknown_theme),
+                                          ("syntax.yaml", _with_unclosed_list)])
+def test_docs_show_the_real_errors(tmp_path, name, mutate):
+    """docs/codebook.md quotes what load_codebook really says about these mistakes."""
+    path = tmp_path / name
+    path.write_text(mutate(CODEBOOK.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(CodeerError) as err:
+        load_codebook(path)
+    docs = (CODEBOOK.parent / "docs" / "codebook.md").read_text(encoding="utf-8")
+    for line in err.value.message.splitlines():
+        assert line in docs, line
