@@ -25,6 +25,10 @@ from pipeline.ingest.readers import ReadResult, shown
 from pipeline.ingest.turns import DEFAULT_PATTERNS, Turn, parse_turns
 from pipeline.vocab import role_word, same_person, split_names
 
+#: Words of text before the first speaker label up to which it is a title or a header (role
+#: "other", not coded); longer, it is content.
+MAX_PREAMBLE_WORDS = 60
+
 #: Turns with a question an unnamed speaker needs before the question count makes them the
 #: interviewer (a real interviewer asks in many turns).
 MIN_ASKING_TURNS = 3
@@ -218,8 +222,15 @@ def assign_roles(
         )
         return {"": "respondent"}, {"": "geen sprekerlabels: de hele tekst is één respondent"}, \
             issues
-    roles[""] = "other"
-    reasons[""] = "tekst vóór de eerste spreker (een titel)"
+    preamble = sum(len(text[t.start:t.end].split()) for t in turns if not t.speaker)
+    if preamble > MAX_PREAMBLE_WORDS:
+        # Not a title or a header: a report or a written interview that only later uses
+        # "Label:" lines. Its text is spoken (written) content and gets coded.
+        roles[""] = "respondent"
+        reasons[""] = f"tekst vóór de eerste spreker ({preamble} woorden: geen titel)"
+    else:
+        roles[""] = "other"
+        reasons[""] = "tekst vóór de eerste spreker (een titel)"
     wanted = [i for i in interviewers if i]
     for s in labelled:
         rw = role_word(s)

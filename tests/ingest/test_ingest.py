@@ -499,3 +499,25 @@ def test_an_indented_lettered_list_keeps_its_line_breaks(tmp_path):
     segs = segments_of(out)["text"].tolist()
     assert any(s.startswith("a. Vind een balans") for s in segs)
     assert any(s.startswith("b. Zoveel mogelijk") for s in segs)
+
+
+def test_a_long_text_before_the_first_label_is_content_not_a_title(tmp_path):
+    """A report that only later uses "Titel: tekst" lines: its opening paragraphs are coded
+    (role respondent); a short title before an interview stays "other"."""
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    opening = ("De G1000 was een burgertop over het centrum van Heerenveen. Inwoners, "
+               "ondernemers en ambtenaren spraken een dag lang over wat het centrum nodig heeft. "
+               "De gemeente had vooraf toegezegd dat de uitkomsten zouden meewegen in het beleid, "
+               "maar wie daarover besliste en wanneer, was voor veel deelnemers niet duidelijk. ")
+    (raw / "rapport.txt").write_text(
+        opening * 2 + "\n\nConclusie Inclusie: De groep was divers.\n\n"
+        "Conclusie Inclusie: Jongeren ontbraken.", encoding="utf-8")
+    (raw / "interview.txt").write_text(
+        "Interview wijkteam\n\nI: Hoe ging het?\n\nR: Goed.", encoding="utf-8")
+    assert ingest_dir(raw, out).exit_code == 0
+    segs = segments_of(out)
+    report = segs[(segs["document_id"] == "rapport") & (segs["speaker"] == "")]
+    assert len(report) > 4 and set(report["role"]) == {"respondent"}
+    title = segs[(segs["document_id"] == "interview") & (segs["speaker"] == "")]
+    assert set(title["role"]) == {"other"}
