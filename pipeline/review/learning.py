@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipeline.coding import coder
 from pipeline.review.gold import passage_agreement, passage_members
+from pipeline.vocab import QUEUE_NOTE
 
 STEPS = (0, 25, 50, 100, 200)
 SIMULATED_REVIEWER = "simulatie"
@@ -39,12 +40,13 @@ def gold_segment_codes(target: pd.DataFrame, gold: pd.DataFrame) -> dict[str, se
     return out
 
 
-def _decision_frame(rows: list[tuple[str, str, str]], start: datetime) -> pd.DataFrame:
+def _decision_frame(rows: list[tuple[str, str, str]], start: datetime,
+                    note: str = "") -> pd.DataFrame:
     times = [start + timedelta(seconds=i) for i in range(len(rows))]
     return pd.DataFrame({
         "segment_id": [r[0] for r in rows], "code_id": [r[1] for r in rows],
         "decision": [r[2] for r in rows], "reviewer": SIMULATED_REVIEWER,
-        "timestamp": [t.isoformat(timespec="seconds") for t in times], "note": "",
+        "timestamp": [t.isoformat(timespec="seconds") for t in times], "note": note,
         "line": range(2, len(rows) + 2), "time": times,
     })
 
@@ -230,8 +232,8 @@ def learning_curve(prepared: coder.Prepared, target: pd.DataFrame, gold: pd.Data
                         if c in truth.get(s, set()) else "reject")
                        for s, c in zip(queue["segment_id"], queue["code_id"], strict=True)]
                 decisions = pd.concat([decisions, _decision_frame(
-                    new, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=done))],
-                    ignore_index=True)
+                    new, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=done),
+                    QUEUE_NOTE)], ignore_index=True)
                 done += len(new)
             scores = coder.score(prepared, target, decisions)
             predicted = _predicted(target, scores, thresholds)

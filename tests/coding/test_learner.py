@@ -199,3 +199,20 @@ def test_codeer_code_learns_from_the_review_log(debates, tmp_path, fake_embedder
     # the learner saw the decision: the evidence of the code's other codings says so
     same_code = second[(second["code_id"] == row["code_id"]) & (second["status"] == "auto")]
     assert j >= 0 and all("geleerd van 1 beoordeling" in e for e in same_code["evidence"])
+
+
+def test_answers_to_the_queue_do_not_make_their_documents_read(debates, fake_embedder):
+    """A queue answer (note 'wachtrij') teaches its own pair only; a decision without that
+    note marks its document as read (its other sentences become implicit negatives)."""
+    _, target, prepared = _prepared(debates / "out", debates / "codebook.yaml")
+    docs = target["document_id"].unique()
+    a = target[target["document_id"] == docs[0]]["segment_id"].iloc[0]
+    b = target[target["document_id"] == docs[1]]["segment_id"].iloc[0]
+    d = _decisions([(a, "M", "reject"), (b, "M", "add")])
+    d["note"] = ["wachtrij", ""]
+    rows, implicit = coder.decision_rows(target, d, ["M", "D"])
+    assert len(rows) == 2
+    assert set(target.iloc[implicit["M"]]["document_id"]) == {docs[1]}
+    d["note"] = ["wachtrij", "wachtrij: later nog eens bekijken"]
+    _, implicit = coder.decision_rows(target, d, ["M", "D"])
+    assert len(implicit["M"]) == 0
