@@ -2,9 +2,9 @@
 reviewers, and the learning curve.
 
 * :func:`review_queue`: per code, the passages whose decision would teach the classifier most:
-  the uncertain ones (probability near the threshold) mixed with the likeliest ones not yet
-  decided, diversified (one per paragraph, nothing nearly identical to an earlier pick), codes
-  taken in turn.
+  the uncertain ones (probability near the threshold; optionally mixed with the likeliest ones
+  not yet decided), diversified (one per paragraph, nothing nearly identical to an earlier pick,
+  codes taken in turn).
 * :func:`simulate_full_review`: the decisions of a researcher who reviews whole documents as in
   a CAQDAS: every machine coding accepted or rejected, every missed code added on every sentence
   of the paragraph that carries it.
@@ -86,12 +86,14 @@ class QueueSettings:
     Attributes:
         likely_share: Share of each code's picks taken from the likeliest undecided passages
             (they confirm or correct what the coder would code); the rest are the most
-            uncertain (probability closest to the threshold).
+            uncertain (probability closest to the threshold). Measured on Heerenveen (five
+            folds, kappa after 25/50/100/200 answers): 0.0 gives 0.24/0.26/0.31/0.29, 0.5 gives
+            0.24/0.23/0.26/0.31 at a higher false-positive rate; hence 0.0.
         max_similarity: A candidate whose window vector has at least this cosine with an
             earlier pick of the same code is skipped (near-duplicates teach nothing new).
     """
 
-    likely_share: float = 0.5
+    likely_share: float = 0.0
     max_similarity: float = 0.95
 
 
@@ -134,9 +136,9 @@ def review_queue(target: pd.DataFrame, scores: coder.Scores, window_vectors: np.
         likely = open_rows[np.lexsort((open_rows, -p[open_rows]))]
         order: list[tuple[int, str]] = []
         seen: set[int] = set()
-        u = lk = 0
+        u = lk = n_likely = 0
         while u < len(uncertain) or lk < len(likely):
-            take_likely = (len(order) % 2 == 0) if settings.likely_share >= 0.5 else False
+            take_likely = n_likely < settings.likely_share * (len(order) + 1)
             if take_likely and lk < len(likely) or u >= len(uncertain):
                 i, reason, lk = likely[lk], "waarschijnlijk", lk + 1
             else:
@@ -144,6 +146,7 @@ def review_queue(target: pd.DataFrame, scores: coder.Scores, window_vectors: np.
             if i not in seen:
                 seen.add(i)
                 order.append((int(i), reason))
+                n_likely += reason == "waarschijnlijk"
         per_code[code] = order
     picked: list[tuple[int, str, str]] = []
     taken: dict[str, list[int]] = {c: [] for c in codes}

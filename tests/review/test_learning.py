@@ -122,6 +122,10 @@ def test_queue_teaches_in_turn_one_passage_per_paragraph_and_skips_decisions(dem
     again = learning.review_queue(target, scores, prepared.window_vectors,
                                   prepared.units.paragraph_of, thresholds, decided, 18)
     assert not decided & set(zip(again["segment_id"], again["code_id"], strict=True))
+    mixed = learning.review_queue(target, scores, prepared.window_vectors,
+                                  prepared.units.paragraph_of, thresholds, set(), 18,
+                                  settings=learning.QueueSettings(likely_share=0.5))
+    assert set(mixed["reason"]) == {"onzeker", "waarschijnlijk"}
 
 
 def test_learning_curve_holds_documents_out(demo, fake_embedder):
