@@ -24,7 +24,13 @@ WORKBOOK_FILE = "codeer.xlsx"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 KEY_FILE = "pseudonymisation_key.csv"  # inside PRIVATE_DIR, never referenced from exports
+# Every replacement per document (what, where, why), to check before sharing; inside PRIVATE_DIR.
+OVERVIEW_FILE = "pseudonymisation_overview.csv"
+# Terms to keep, extra names to remove, district and month policy: read from beside the
+# codebook when present (or --pseudonymisation FILE); see docs/pseudonimisering.md.
+PSEUDONYMISATION_FILE = "pseudonimisering.yaml"
 REVIEWS_FILE = "reviews.csv"
+MEMOS_FILE = "memos.csv"  # append-only, like the review log
 CALIBRATION_FILE = "calibration.yaml"
 CACHE_DIR = "cache"
 FIGURES_DIR = "figures"
