@@ -2,7 +2,9 @@
 
 The cache lives in ``OUT/cache/`` as one ``.npz`` per model (keys: SHA-1 of prompt kind and
 text; vectors: float32, L2-normalised). The model is only loaded when some text is missing
-from the cache.
+from the cache. While a Dask engine is active (``--workers``/``--scheduler``,
+:mod:`pipeline.parallel`) the misses are embedded on the cluster; the vectors come back to this
+process, which alone writes the cache file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def model_key(name_or_path: str | Path | None, backend: str | None = None) -> st
     default = not name_or_path or str(name_or_path) == models.DEFAULT_MODEL_NAME
     path = models.default_model_dir() if default else Path(name_or_path)
     return models.model_id_of(str(name_or_path or models.DEFAULT_MODEL_NAME), path,
-                              backend or config.embed_backend())
+                              backend or models.backend_for(name_or_path))
 
 
 def _text_key(kind: str, text: str) -> str:
@@ -45,14 +47,17 @@ class EmbeddingCache:
     Args:
         cache_dir: Folder for the cache file, or None for an in-memory cache only.
         model: Model name or folder (None: the default rebuilt e5 model).
-        backend: ``"torch"`` or ``"onnx"``; default :func:`pipeline.config.embed_backend`.
+        backend: ``"torch"`` or ``"onnx"``; default
+            :func:`pipeline.models.runtime.backend_for` the model (onnx where it can run).
     """
 
     @hooks.timed("cache_load")
     def __init__(self, cache_dir: Path | None, model: str | Path | None = None,
                  backend: str | None = None):
+        from pipeline.models import runtime as models
+
         self.model_name = model
-        self.backend = backend or config.embed_backend()
+        self.backend = backend or models.backend_for(model)
         self.model_id = model_key(model, self.backend)
         slug = re.sub(r"[^A-Za-z0-9_.@-]+", "_", self.model_id)[-80:]
         self.path = Path(cache_dir) / f"embeddings-{slug}.npz" if cache_dir else None
@@ -79,14 +84,19 @@ class EmbeddingCache:
         missing = {k for k in keys if k not in self._vectors}
         self.hits += sum(1 for k in keys if k not in missing)
         if missing:
+            from pipeline import parallel
             from pipeline.models import runtime as models
 
             # First occurrence of each missing text, in input order.
             todo = {k: t for k, t in zip(keys, texts, strict=True) if k in missing}
-            model = models.load_model(self.model_name, self.backend)
-            vectors = models.encode(model, list(todo.values()), kind=kind,
-                                    batch_size=batch_size or config.embed_batch_size(
-                                        self.backend), show_progress=progress)
+            batch_size = batch_size or config.embed_batch_size(self.backend)
+            if parallel.active() is not None:  # on the cluster, partitioned in input order
+                vectors = parallel.encode(list(todo.values()), self.model_name, self.backend,
+                                          kind, batch_size, self.model_id, progress)
+            else:
+                model = models.load_model(self.model_name, self.backend)
+                vectors = models.encode(model, list(todo.values()), kind=kind,
+                                        batch_size=batch_size, show_progress=progress)
             for k, v in zip(todo, vectors, strict=True):
                 self._vectors[k] = np.asarray(v, dtype=np.float32)
             self.misses += len(todo)

