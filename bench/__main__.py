@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="corpus sizes as multiples of the base corpus, e.g. 1,4")
     parser.add_argument("--seed", type=Path, default=None,
                         help="the seed note (outside the repository) for the seed macro-F1")
+    parser.add_argument("--targets", action="store_true",
+                        help="only the targets (cold run / embedding floor, re-code / cold run) "
+                             "on the default backend; earlier results stay")
     args = parser.parse_args(argv)
     try:
         scales = tuple(int(s) for s in args.scales.split(",") if s.strip())
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.bench import run
 
     try:
-        run(args.dest, scales, seed=args.seed)
+        run(args.dest, scales, seed=args.seed, targets_only=args.targets)
     except CodeerError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -294,6 +294,9 @@ def _dump(extra: dict[str, Any] | None = None, t_start: float | None = None) -> 
     }
     if t_start is not None:
         data["in_process_s"] = round(time.perf_counter() - t_start, 4)
+    parallel = sys.modules.get("pipeline.parallel")
+    if parallel is not None and parallel.LAST_STATS:  # a --workers run: what the cluster did
+        data["parallel"] = dict(parallel.LAST_STATS)
     Path(path).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -727,6 +730,244 @@ def linearity(scales: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+# --------------------------------------------------------------------------- a million words
+
+# From this scale on (x61 is ~1,000,000 words) a scale runs only the steps of
+# :func:`bench_large`: the full set would embed the corpus seven times.
+LARGE_SCALE = 17
+CLUSTER_WORKERS = 2
+PROJECT_WORKERS = (8, 32, 128)
+
+
+def project(cluster: dict[str, Any], workers: int,
+            targets: Sequence[int] = PROJECT_WORKERS) -> dict[str, Any]:
+    """Projected wall seconds of the same run on more workers, from a measured cluster run.
+
+    Measured (``cluster`` is the timings of ``codeer run --workers N``): the seconds the
+    workers spent inside the embedding tasks (``worker_s``, model loads included), the number
+    of partitions ``P`` and the client's wall seconds of the embedding. Derived: the seconds of
+    one partition ``t = worker_s / P``; the scheduling overhead per partition
+    ``o = (embedding wall * N - worker_s) / P`` (worker time not spent inside a task: scheduling,
+    transfer, the idle tail); the serial rest ``S`` = run wall - embedding wall (interpreter,
+    cluster start, ingest, rules, writes, none of it assumed to shrink). On ``W`` workers the
+    partitions run in ``ceil(P / W)`` rounds: ``T(W) = S + ceil(P / W) * (t + o)``.
+
+    Assumes workers as fast as the measured ones (one thread each, same CPU, no other load),
+    a scheduler and client that keep up (each partition is ~256 texts in, 256 vectors out), the
+    model folder and OUT on a file system that serves every worker, and ``o`` independent of
+    ``W``.
+    """
+    par = cluster.get("parallel") or {}
+    n_part, worker_s = int(par.get("partitions", 0)), float(par.get("worker_s", 0.0))
+    emb_wall = _t(cluster, "embedding")
+    if not (n_part and worker_s and emb_wall):
+        return {}
+    t_part = worker_s / n_part
+    overhead = max(emb_wall * workers - worker_s, 0.0) / n_part
+    serial = max(float(cluster.get("wall_s", 0.0)) - emb_wall, 0.0)
+    rows = {}
+    for w in (workers, *targets):
+        rounds = -(-n_part // w)
+        rows[str(w)] = {"workers": w, "rounds": rounds,
+                        "embedding_s": round(rounds * (t_part + overhead), 1),
+                        "total_s": round(serial + rounds * (t_part + overhead), 1)}
+    return {"partitions": n_part, "texts": int(par.get("texts", 0)),
+            "partition_s": round(t_part, 3), "overhead_per_partition_s": round(overhead, 3),
+            "serial_s": round(serial, 1), "per_worker_passages_per_s":
+            round(int(par.get("texts", 0)) / worker_s, 1), "rows": rows}
+
+
+def _rate(stage: dict[str, Any]) -> float | None:
+    s, n = _t(stage, "embedding"), _n(stage, "embedding")
+    return round(n / s, 1) if s else None
+
+
+def _frames_equal(a: Path, b: Path, names: Sequence[str]) -> dict[str, bool]:
+    import pandas as pd
+
+    out = {}
+    for name in names:
+        try:
+            pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+            out[name] = True
+        except (AssertionError, OSError, ValueError):
+            out[name] = False
+    return out
+
+
+def bench_large(scale: int, work: Path, codebook: Path, runner: Runner,
+                sources: Sequence[Path] | None = None, workers: int = CLUSTER_WORKERS
+                ) -> dict[str, Any]:
+    """A large scale (x61: a million words): one process against a Dask LocalCluster.
+
+    Three steps on the default backend (onnx where the model folder has its export), each in a
+    fresh process with an empty cache: ``ingest``; ``run_1p``, a cold ``codeer run --until
+    code`` (ingest, embedding, coding); ``run_cluster``, the same with ``--workers N``. The
+    outputs of the two runs are compared, and :func:`project` projects the cluster run onto
+    more workers.
+    """
+    from pipeline.models import runtime as models
+
+    backend = models.backend_for(None)
+    base = work / f"x{scale}"
+    if base.exists():
+        shutil.rmtree(base)
+    raw, logs = base / "raw", base / "logs"
+    build_corpus(raw, scale, sources)
+    load_start = os.getloadavg()
+
+    def step(name: str, argv: list[str]) -> dict[str, Any]:
+        res = runner(Job(name, argv, logs / f"{name}.log", backend=backend))
+        log.info("bench x%d: %-16s %8.1f s wall %8.1f s cpu %7.0f MB (load %s -> %s)", scale,
+                 name, res.get("wall_s", 0.0), res.get("cpu_s", 0.0), res.get("maxrss_mb", 0.0),
+                 res.get("load_before"), res.get("load_after"))
+        return res
+
+    stages: dict[str, dict[str, Any]] = {}
+    stages["ingest"] = step("ingest", _cli("ingest", "--raw", raw, "--out", base / "out"))
+    stats = corpus_stats(base / "out", codebook)
+    stats.pop("windows")
+    stages["run_1p"] = step("run_1p", _cli("run", "--raw", raw, "--out", base / "out-1p",
+                                           "--codebook", codebook, "--until", "code"))
+    stages["run_cluster"] = step("run_cluster", _cli(
+        "run", "--raw", raw, "--out", base / "out-cluster", "--codebook", codebook,
+        "--until", "code", "--workers", workers))
+    identical = _frames_equal(base / "out-1p", base / "out-cluster",
+                              (config.DOCUMENTS_FILE, config.SEGMENTS_FILE, config.CODINGS_FILE))
+    one, clu = stages["run_1p"], stages["run_cluster"]
+    par = clu.get("parallel") or {}
+    return {
+        "scale": scale, **stats, "backend": backend, "workers": workers, "stages": stages,
+        "identical_outputs": identical,
+        "run_1p": {"wall_s": one["wall_s"], "cpu_s": one["cpu_s"],
+                   "peak_rss_mb": one.get("maxrss_mb"), "embedding_s": _t(one, "embedding"),
+                   "passages_per_s": _rate(one), "passages_per_s_per_worker": _rate(one)},
+        "run_cluster": {"wall_s": clu["wall_s"], "cpu_s": clu["cpu_s"],
+                        "peak_rss_mb_client": clu.get("maxrss_mb"),
+                        "peak_rss_mb_worker": par.get("worker_maxrss_mb"),
+                        "cluster_start_s": _t(clu, "cluster_start"),
+                        "embedding_s": _t(clu, "embedding"), "passages_per_s": _rate(clu),
+                        "passages_per_s_per_worker": round(par["texts"] / par["worker_s"], 1)
+                        if par.get("worker_s") else None,
+                        "partitions": par.get("partitions"),
+                        "worker_processes": len(par.get("pids") or [])},
+        "projection": project(clu, workers),
+        "load_avg_start": [round(x, 2) for x in load_start],
+        "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    }
+
+
+def bench_targets(scale: int, work: Path, codebook: Path, runner: Runner,
+                  sources: Sequence[Path] | None = None) -> dict[str, Any]:
+    """The two targets on the default backend: cold run against its embedding floor, and a
+    re-code after a codebook edit against the cold run (``--targets``).
+
+    Steps, each in a fresh process: ``ingest`` (for the windows), ``embed_only`` (load the model,
+    encode the coder's unique windows), ``run_e2e`` (a cold ``codeer run --until themes``, empty
+    cache) and ``recode_warm`` (``codeer code`` on that run's OUT after one codebook example
+    changed).
+    """
+    from pipeline.models import runtime as models
+
+    backend = models.backend_for(None)
+    base = work / f"targets-x{scale}"
+    if base.exists():
+        shutil.rmtree(base)
+    raw, logs = base / "raw", base / "logs"
+    build_corpus(raw, scale, sources)
+    load_start = os.getloadavg()
+    stages: dict[str, dict[str, Any]] = {}
+
+    def step(name: str, argv: list[str]) -> dict[str, Any]:
+        res = runner(Job(name, argv, logs / f"{name}.log", backend=backend))
+        log.info("bench targets x%d: %-12s %8.1f s wall %8.1f s cpu (load %s)", scale, name,
+                 res.get("wall_s", 0.0), res.get("cpu_s", 0.0), res.get("load_before"))
+        stages[name] = res
+        return res
+
+    step("ingest", _cli("ingest", "--raw", raw, "--out", base / "out"))
+    stats = corpus_stats(base / "out", codebook)
+    texts_file = base / "windows.json"
+    texts_file.write_text(json.dumps(stats.pop("windows"), ensure_ascii=False), encoding="utf-8")
+    step("embed_only", ["embed", str(texts_file)])
+    step("run_e2e", _cli("run", "--raw", raw, "--out", base / "out-run", "--codebook", codebook,
+                         "--until", "themes"))
+    edited = base / "codebook-edited.yaml"
+    stats["codebook_edit"] = edit_codebook(codebook, edited)
+    step("recode_warm", _cli("code", "--out", base / "out-run", "--codebook", edited))
+    e2e, floor = stages["run_e2e"]["wall_s"], stages["embed_only"]["wall_s"]
+    recode = stages["recode_warm"]["wall_s"]
+    return {"scale": scale, **stats, "backend": backend, "stages": stages,
+            "e2e_s": e2e, "embed_only_s": floor, "recode_warm_s": recode,
+            "e2e_over_embed_only": round(e2e / floor, 3) if floor else None,
+            "e2e_cpu_over_embed_only_cpu": round(stages["run_e2e"]["cpu_s"]
+                                                 / stages["embed_only"]["cpu_s"], 3)
+            if stages["embed_only"]["cpu_s"] else None,
+            "recode_over_e2e": round(recode / e2e, 3) if e2e else None,
+            "run_split": run_split(stages["run_e2e"]),
+            "recode_split": code_split(stages["recode_warm"]),
+            "load_avg_start": [round(x, 2) for x in load_start],
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+
+
+def themes_scale_markdown(data: dict[str, Any]) -> list[str]:
+    """The section of ``python -m bench.themes_scale`` (where the full themes fit stops fitting,
+    and the sampled fit against it)."""
+    if not data or not data.get("runs"):
+        return []
+    md = ["## Themes at scale (`python -m bench.themes_scale`)", "",
+          "`fit_topics` (exact kNN, UMAP, HDBSCAN, BERTopic keywords, outlier reduction) on "
+          "every segment (`full`) against `themes.scale.fit_sampled` (the same on a sample of "
+          "20,000, every other segment to the nearest theme centroid: `sampled`), each in a "
+          "fresh process. Synthetic corpora of real vectors: the ~5,000 content segments of "
+          "the demo and the test corpora, embedded with the real model, replicated with "
+          "Gaussian noise (cosine ~0.93 to the original). Measured "
+          f"{data.get('date', '')}; the load average is that of a machine shared with other "
+          "workers.", ""]
+    md += _table(["segments", "fit", "wall s", "CPU s", "fit s", "peak RSS MB", "themes",
+                  "method", "load before"],
+                 [[_fmt(r["n"]), r["mode"], _fmt(r["wall_s"]), _fmt(r.get("cpu_s")),
+                   _fmt(r.get("fit_s")), _fmt(r.get("maxrss_mb")), _fmt(r.get("themes")),
+                   r.get("method") or r.get("failed", ""), r.get("load_before")]
+                  for r in data["runs"]])
+    for n, c in (data.get("compare") or {}).items():
+        md += [f"Sampled against full at {int(n):,} segments: adjusted Rand index of the "
+               f"assignments {c['ari']}; keyword sets: mean best-match Jaccard "
+               f"{c['keyword_jaccard_best_match_mean']} (each sampled theme against the most "
+               f"similar full theme), overlap of all keywords "
+               f"{c['keyword_vocabulary_overlap']}; {c['themes_full']} themes full, "
+               f"{c['themes_sampled']} sampled.", ""]
+    return md
+
+
+def targets_markdown(targets: dict[str, Any]) -> list[str]:
+    """The section of :func:`bench_targets` (``--targets``)."""
+    if not targets:
+        return []
+    md = ["## Targets on the default backend (`--targets`)", "",
+          "Whole run <= 1.25 x embedding-only (a cold `codeer run --until themes` against one "
+          "process that only loads the model and encodes the same windows), and a re-code "
+          "after a codebook edit <= 5 % of the cold run.", ""]
+    md += _table(["scale", "backend", "windows", "e2e s", "embed_only s", "e2e / embed",
+                  "cpu e2e / embed", "recode_warm s", "recode / e2e", "load (1 min)",
+                  "measured"],
+                 [[k, r["backend"], _fmt(r["unique_windows"]), _fmt(r["e2e_s"]),
+                   _fmt(r["embed_only_s"]), _fmt(r["e2e_over_embed_only"], 2),
+                   _fmt(r["e2e_cpu_over_embed_only_cpu"], 2), _fmt(r["recode_warm_s"]),
+                   _fmt(r["recode_over_e2e"], 3),
+                   f"{r['load_avg_start'][0]} -> {r['load_avg_end'][0]}", r["date"]]
+                  for k, r in targets.items()])
+    for k, r in targets.items():
+        md += [f"Split of the {k} cold run and of the re-code (s):", ""]
+        md += _table(["part", "cold run", "re-code"],
+                     [[part, _fmt(r["run_split"].get(part), 2),
+                       _fmt(r["recode_split"].get(part), 2)]
+                      for part in dict.fromkeys([*r["run_split"], *r["recode_split"]])])
+    return md
+
+
 # --------------------------------------------------------------------------- once per run
 
 
@@ -920,9 +1161,14 @@ def _display(path: Path) -> str:
 
 def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | None = None,
         sources: Sequence[Path] | None = None, runner: Runner | None = None,
-        with_extras: bool = True, work: Path | None = None, seed: Path | None = None
-        ) -> dict[str, Any]:
+        with_extras: bool = True, work: Path | None = None, seed: Path | None = None,
+        targets_only: bool = False) -> dict[str, Any]:
     """Benchmark every stage at every scale; write ``results.json`` and ``results.md`` to dest.
+
+    Scales from :data:`LARGE_SCALE` on (x61: a million words) run only the steps of
+    :func:`bench_large` and go under ``"large"`` in the results, which keep the large scales of
+    earlier runs; a run of large scales only also keeps the earlier run's small scales, extras
+    and meta (``make bench SCALES=61`` adds the million-word row to the x1/x4/x16 figures).
 
     Args:
         dest: Folder for the results (created).
@@ -936,6 +1182,8 @@ def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | No
             the end unless ``CODEER_BENCH_KEEP`` is set.
         seed: The seed note (a text file outside the repository) for the quality extras;
             without it the seed macro-F1 is not measured.
+        targets_only: Run only :func:`bench_targets` at every scale (under ``"targets"``;
+            everything else of the earlier results stays).
 
     Returns:
         The results (as written to ``results.json``).
@@ -952,13 +1200,43 @@ def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | No
     keep = work is not None or bool(os.environ.get("CODEER_BENCH_KEEP"))
     work = Path(work or tempfile.mkdtemp(prefix="codeer-bench-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"meta": _meta(scales, sources, codebook), "scales": []}
+    small = tuple(s for s in scales if s < LARGE_SCALE and not targets_only)
+    large = tuple(s for s in scales if s >= LARGE_SCALE and not targets_only)
+    previous: dict[str, Any] = {}
+    if (dest / "results.json").exists():
+        try:
+            previous = _read_json(dest / "results.json")
+        except ValueError:
+            previous = {}
+    if small or not previous:
+        results: dict[str, Any] = {"meta": _meta(small or scales, sources, codebook),
+                                   "scales": []}
+    else:  # large scales only: the small-scale figures of the earlier run stay
+        results = {k: v for k, v in previous.items() if k not in ("large", "targets")}
+    # Sections measured apart are kept (and updated scale by scale below).
+    results["large"] = dict(previous.get("large") or {})
+    results["targets"] = dict(previous.get("targets") or {})
+    if previous.get("themes_scale"):
+        results["themes_scale"] = previous["themes_scale"]
     log.info("bench: scales %s, work folder %s%s", ",".join(map(str, scales)), work,
              "" if keep else " (removed at the end; CODEER_BENCH_KEEP=1 keeps it)")
     t0 = time.perf_counter()
     with_onnx = _onnx_ready()
     try:
-        for scale in scales:
+        for scale in scales if targets_only else ():
+            row = bench_targets(scale, work, codebook, runner, sources)
+            results["targets"][f"x{scale}"] = row
+            log.info("bench targets x%d: e2e / embed_only %.2f, recode / e2e %.3f", scale,
+                     row["e2e_over_embed_only"] or 0.0, row["recode_over_e2e"] or 0.0)
+            write_results(results, dest)
+        for scale in large:
+            row = bench_large(scale, work, codebook, runner, sources)
+            results["large"][f"x{scale}"] = row
+            log.info("bench x%d: %d words, one process %.1f s, %d workers %.1f s, identical %s",
+                     scale, row["words"], row["run_1p"]["wall_s"], row["workers"],
+                     row["run_cluster"]["wall_s"], row["identical_outputs"])
+            write_results(results, dest)
+        for scale in small:
             row = bench_scale(scale, work, codebook, runner, sources, with_onnx)
             results["scales"].append(row)
             log.info("bench x%d: %d words, e2e %.1f s, embed_only %.1f s (ratio %.2f), "
@@ -966,13 +1244,15 @@ def run(dest: Path, scales: tuple[int, ...] = (1, 4, 16), *, codebook: Path | No
                      row["embed_only_s"], row["e2e_over_embed_only"] or 0.0,
                      row["recode_warm_s"], row["recode_over_e2e"] or 0.0)
             write_results(results, dest)  # partial results survive an interrupted run
-        results["linearity"] = linearity(results["scales"])
-        if with_extras:
-            first = work / f"x{scales[0]}" / "windows.json"
+        if small:
+            results["linearity"] = linearity(results["scales"])
+        if with_extras and small:
+            first = work / f"x{small[0]}" / "windows.json"
             results["extras"] = extras(work, codebook, runner, first if first.exists() else None,
                                        with_onnx=with_onnx, seed=seed)
-        results["meta"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-        results["meta"]["bench_wall_s"] = round(time.perf_counter() - t0, 1)
+        if small:
+            results["meta"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+            results["meta"]["bench_wall_s"] = round(time.perf_counter() - t0, 1)
         write_results(results, dest)
     finally:
         if not keep:
@@ -1002,6 +1282,59 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 STAGE_ORDER = ("ingest", "code", "embed_only", "run_e2e", "themes", "export", "recode_warm",
                "bertopic_default", "embed_only_onnx", "run_e2e_onnx", "recode_warm_onnx")
+
+
+def large_markdown(large: dict[str, Any]) -> list[str]:
+    """The section of the large scales (:func:`bench_large`): one process against a cluster,
+    and the projection onto more workers."""
+    if not large:
+        return []
+    md = ["## A million words: one process and a Dask LocalCluster", "",
+          "A cold `codeer run --until code` (ingest, embedding, coding; empty cache; default "
+          "backend) in one process, and the same with `--workers N` (a LocalCluster of N "
+          "single-threaded worker processes on the same 2 cores). passages/s per worker: one "
+          "process counts as one worker (with 2 intra-op threads); on the cluster, the texts "
+          "over the seconds the workers spent inside their tasks. Peak memory: the process; "
+          "on the cluster the client and the largest worker.", ""]
+    rows = []
+    for key, r in large.items():
+        one, clu = r["run_1p"], r["run_cluster"]
+        same = "yes" if all(r.get("identical_outputs", {}).values()) else "NO"
+        rows.append([key, _fmt(r["words"]), _fmt(r["unique_windows"]), r.get("backend", ""),
+                     "1 process", _fmt(one["wall_s"]), _fmt(one["cpu_s"]),
+                     _fmt(one["embedding_s"]), _fmt(one["peak_rss_mb"], 0),
+                     _fmt(one["passages_per_s"]), _fmt(one["passages_per_s_per_worker"]), "–",
+                     f"{r['load_avg_start'][0]}", r.get("date", "")])
+        rows.append([key, "", "", "", f"{r['workers']} workers", _fmt(clu["wall_s"]),
+                     _fmt(clu["cpu_s"]), _fmt(clu["embedding_s"]),
+                     f"{_fmt(clu['peak_rss_mb_client'], 0)} + "
+                     f"{_fmt(clu['peak_rss_mb_worker'], 0)}/worker",
+                     _fmt(clu["passages_per_s"]), _fmt(clu["passages_per_s_per_worker"]), same,
+                     f"{r['load_avg_end'][0]}", ""])
+    md += _table(["scale", "words", "windows", "backend", "run", "wall s", "CPU s",
+                  "embedding s", "peak RSS MB", "passages/s", "passages/s per worker",
+                  "same outputs", "load (1 min)", "measured"], rows)
+    for key, r in large.items():
+        proj = r.get("projection") or {}
+        if not proj:
+            continue
+        md += [f"Projection from the {key} cluster run ({proj['partitions']} partitions of "
+               f"~{proj['texts'] // max(proj['partitions'], 1)} texts, {proj['partition_s']} s "
+               f"each on one worker, scheduling overhead {proj['overhead_per_partition_s']} s "
+               f"per partition, serial rest {proj['serial_s']} s, "
+               f"{proj['per_worker_passages_per_s']} passages/s per worker):", ""]
+        md += _table(["workers", "rounds of partitions", "embedding s", "whole run s"],
+                     [[v["workers"], v["rounds"], _fmt(v["embedding_s"]), _fmt(v["total_s"])]
+                      for v in proj["rows"].values()])
+    md += ["Projection: T(W) = S + ceil(P / W) x (t + o), with P partitions, t the measured "
+           "seconds of one partition on one worker (model load included), o the measured "
+           "worker time per partition spent outside the tasks (scheduling, transfer, idle "
+           "tail), S the measured rest of the run (interpreter, cluster start, ingest, rules, "
+           "writes; not assumed to shrink). Assumes workers as fast as these (one thread, "
+           "same CPU, no other load), a scheduler and client that keep up, and the model folder "
+           "and OUT on a file system every worker reads fast; the 2-worker figures were "
+           "measured on a shared machine (load average in the table), so t is pessimistic.", ""]
+    return md
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -1045,6 +1378,9 @@ def render_markdown(results: dict[str, Any]) -> str:
            "windows with the same batch size, nothing else.", "",
            "Targets: e2e / embed_only <= 1.5 on x4 (aim 1.25); recode_warm / e2e <= 0.1 "
            "(aim 0.05); time and memory linear in words.", ""]
+    md += large_markdown(results.get("large") or {})
+    md += targets_markdown(results.get("targets") or {})
+    md += themes_scale_markdown(results.get("themes_scale") or {})
     for r in rows:
         md += [f"## x{r['scale']}: stages", "",
                f"{_fmt(r['words'])} words, {_fmt(r['documents'])} documents; load average "

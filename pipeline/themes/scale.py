@@ -1,0 +1,125 @@
+"""Themes over a large corpus: fit on a deterministic sample, assign the rest to the nearest theme.
+
+UMAP and HDBSCAN on every segment stop fitting a two-core machine somewhere above a few tens of
+thousands of segments (measured in ``bench/results.md``, "Themes at scale": the exact
+neighbour search grows with the square of the segments, UMAP's layout with their number times
+its epochs). Above :data:`LARGE_CORPUS` segments the themes stage therefore:
+
+1. fits :func:`pipeline.themes.core.fit_topics` (UMAP + HDBSCAN, keywords, outlier reduction) on
+   :data:`SAMPLE_SIZE` segments drawn without replacement with the run's seed (so the same
+   corpus gives the same sample, in corpus order);
+2. assigns every other segment to the theme whose centroid, the mean vector of its sampled
+   segments, is most similar by cosine: the rule that ``fit_topics`` already applies to
+   HDBSCAN's outliers (BERTopic's ``reduce_outliers(strategy="embeddings")``). The keywords are
+   those of the sample's themes.
+
+BERTopic's ``transform`` would project new points through UMAP and HDBSCAN's
+``approximate_predict`` instead; it needs a UMAP fitted with its own search index (whose numba
+compilation costs ~45 s per process, see :func:`pipeline.themes.core.exact_knn`) and gives the
+sampled themes all the same. The effect of sampling on the themes, against the full fit on a
+corpus both can handle, is measured in ``bench/results.md`` (adjusted Rand index of the
+assignments, overlap of the keyword sets).
+
+Segments that were not in the sample get probability 0.0, like the outliers that outlier
+reduction attaches to a theme: HDBSCAN gave them no membership strength.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pipeline import config, hooks
+from pipeline.themes.core import OUTLIER, Clustering, fit_topics
+
+log = logging.getLogger("codeer")
+
+# Above this many segments (with content) the themes are fitted on a sample. Measured on two
+# cores (bench/results.md, "Themes at scale"): the full fit takes ~2-3 minutes and ~3 GB at
+# 40,000 segments and grows faster than the corpus beyond.
+LARGE_CORPUS = 40_000
+# Segments in the sample: large enough that a theme of 0.5 % of the corpus has ~100 sampled
+# segments (the clustering's minimum cluster size at this size is ~70).
+SAMPLE_SIZE = 20_000
+SAMPLED = "+sample"  # appended to the clustering method
+
+
+def sample_indices(n: int, size: int, seed: int = config.SEED) -> np.ndarray:
+    """``size`` of ``range(n)`` without replacement, drawn with ``seed``, in ascending order."""
+    if size >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+@hooks.timed("assign_rest")
+def nearest_centroid(embeddings: np.ndarray, fitted: np.ndarray, topics: np.ndarray,
+                     block: int = 8192) -> np.ndarray:
+    """The topic of each row of ``embeddings``: the one whose centroid is most similar (cosine).
+
+    Args:
+        embeddings: Vectors to assign (rows).
+        fitted: The vectors the topics were fitted on.
+        topics: Their topics (-1: outlier, never a centroid).
+        block: Rows per matrix product.
+
+    Returns:
+        One topic per row; all -1 when no topic has a segment. Ties go to the lowest topic.
+    """
+    ids = np.array(sorted(set(topics.tolist()) - {OUTLIER}), dtype=int)
+    if not len(ids):
+        return np.full(len(embeddings), OUTLIER, dtype=int)
+    cents = np.stack([fitted[topics == t].astype(np.float64).mean(axis=0) for t in ids])
+    cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
+    out = np.empty(len(embeddings), dtype=int)
+    for start in range(0, len(embeddings), block):
+        sims = embeddings[start:start + block].astype(np.float64) @ cents.T
+        out[start:start + block] = ids[np.argmax(sims, axis=1)]
+    return out
+
+
+def fit_sampled(docs: list[str], embeddings: np.ndarray, embedder: Any, seed: int = config.SEED,
+                sample_size: int | None = None,
+                fit: Callable[..., Clustering] = fit_topics) -> Clustering:
+    """Fit the themes on a sample of ``sample_size`` segments; assign the rest (see module doc).
+
+    Args:
+        docs: Lemma string per segment.
+        embeddings: Vector per segment, in the same order.
+        embedder: For keyword embeddings (see :func:`pipeline.themes.core.make_embedder`).
+        seed: Draws the sample and seeds the fit.
+        sample_size: Segments to fit on; default :data:`SAMPLE_SIZE`.
+        fit: The fit to run on the sample (:func:`pipeline.themes.core.fit_topics`).
+
+    Returns:
+        The clustering of every segment; its method ends in ``+sample``.
+    """
+    n = len(docs)
+    idx = sample_indices(n, SAMPLE_SIZE if sample_size is None else sample_size, seed)
+    fitted = fit([docs[i] for i in idx], embeddings[idx], embedder, seed)
+    topics = nearest_centroid(embeddings, embeddings[idx], fitted.topics)
+    topics[idx] = fitted.topics
+    probs = np.zeros(n, dtype=float)
+    probs[idx] = fitted.probabilities
+    return Clustering(topics, probs, fitted.keywords, fitted.mmr_keywords,
+                      f"{fitted.method}{SAMPLED}", fitted.n_reassigned)
+
+
+def fit_auto(docs: list[str], embeddings: np.ndarray, embedder: Any, seed: int = config.SEED,
+             fit: Callable[..., Clustering] = fit_topics, large: int | None = None,
+             sample_size: int | None = None) -> Clustering:
+    """:func:`fit_sampled` above ``large`` segments (default :data:`LARGE_CORPUS`), else the
+    full ``fit``; logs which."""
+    n = len(docs)
+    large = LARGE_CORPUS if large is None else large
+    sample_size = SAMPLE_SIZE if sample_size is None else sample_size
+    if n > large:
+        log.info("themes: %s segments, more than %s: fitting on a sample of %s (seed %d), every "
+                 "other segment joins the nearest theme", f"{n:,}", f"{large:,}",
+                 f"{sample_size:,}", seed)
+        return fit_sampled(docs, embeddings, embedder, seed, sample_size, fit)
+    log.info("themes: fitting on all %s segments", f"{n:,}")
+    return fit(docs, embeddings, embedder, seed)
