@@ -245,7 +245,7 @@ THEMES = Contract(
 
 THEME_INFO = Contract(
     name="theme_info",
-    version=1,
+    version=2,
     columns={
         "topic": "int",
         "label": "str",
@@ -256,14 +256,16 @@ THEME_INFO = Contract(
         "best_code": "str",
         "best_code_similarity": "float",
         "emerging": "bool",
+        "small_talk": "str",
         "coded_share": "float",
         "coded_by_code": "list",
         "quote_segment_ids": "list",
         "interviews": "list",
         "n_interviews": "int",
     },
-    # No codebook, or a lone theme: no best code and no similarity.
-    nullable=frozenset({"best_code", "best_code_similarity"}),
+    # No codebook, or a lone theme: no best code and no similarity. small_talk: why a theme
+    # is no theme of substance (greetings, contact details, ...), empty for the others.
+    nullable=frozenset({"best_code", "best_code_similarity", "small_talk"}),
     ranges={"topic": (-1, np.inf), "size": (1, np.inf), "share": (0.0, 1.0),
             "coded_share": (0.0, 1.0), "n_interviews": (0, np.inf)},
     unique=("topic",),

@@ -108,6 +108,10 @@ def write(out: Path, result: Export) -> list[Path]:
             fig_dir / f"themes.{ext}" for ext in ("png", "svg")
         ]:
             stale.unlink(missing_ok=True)
+    # Renamed outputs of earlier versions (counts per passage, figures named after the codes).
+    for stale in (tables_dir / "cooccurrence_segment.csv", fig_dir / "lessen.png",
+                  fig_dir / "lessen.svg"):
+        stale.unlink(missing_ok=True)
     return [p for p, _ in files] + [out / refiqda.PROJECT_FILE, out / refiqda.CODEBOOK_FILE]
 
 
@@ -185,10 +189,13 @@ def run(
     write(out, result)
     n_rejected = int((codings["status"] == "rejected").sum())
     n_placeholders = 0 if result.key is None else len(result.key)
+    excerpts = result.tables["excerpts"]
+    n_passages = excerpts.loc[excerpts["status"] != "rejected", "passage_id"].nunique()
     log.info(
-        "export: %d interviews, %d codings (%d rejected left out of counts), %d tables, "
-        "%d figures, report, REFI-QDA; %s in %.1f s -> %s",
-        len(documents), len(codings), n_rejected, len(result.tables), len(result.figures),
+        "export: %d interviews, %d passages from %d codings (%d rejected left out of counts), "
+        "%d tables, %d figures, report, REFI-QDA; %s in %.1f s -> %s",
+        len(documents), n_passages, len(codings), n_rejected, len(result.tables),
+        len(result.figures),
         f"pseudonymised ({n_placeholders} placeholders)" if result.key is not None
         else "NOT pseudonymised", time.perf_counter() - t0, out,
     )

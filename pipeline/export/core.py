@@ -22,6 +22,11 @@ names; the ``interviewer`` metadata column is never exported. Document ids that 
 name (no row in ``interviews.csv``) or hold a replaced name become neutral ids such as
 ``interview-01`` in every export (:func:`pipeline.export.privacy.exported_ids`).
 
+Counts count passages (:mod:`pipeline.export.passages`): adjacent sentences of one turn with
+the same code are one coding for the researcher (one quote, one excerpt row, one REFI-QDA
+selection). The codings stay one row per segment and code; passages are derived here, once,
+and handed to every table, figure, the report and the REFI-QDA project.
+
 Codings with status ``rejected`` do not count anywhere; they stay in ``excerpts`` with their
 status, so a reviewer can see what was turned down.
 
@@ -52,16 +57,18 @@ from pipeline.export.privacy import (
 )
 from pipeline.export.tables import (
     Memo,
+    Neighbours,
     check_codes,
     code_document_table,
     code_group_table,
     cooccurrence_table,
-    counted,
     excerpts_table,
     exported_metadata,
     interviews_table,
     keyword_scrubber,
     memos_table,
+    passage_rows,
+    pseudo_passage_texts,
     pseudo_segment_texts,
     theme_interview_table,
     theme_quotes,
@@ -192,15 +199,17 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
     meta = exported_metadata(documents, scrub)
 
     step("tabellen")
+    rows = passage_rows(codings, segments, book)  # the passages, once for every export
     tables = {
-        "interviews": interviews_table(documents, segments, codings, meta),
-        "code_document": code_document_table(documents, segments, codings, book),
-        "code_department": code_group_table(segments, codings, book, meta),
-        "cooccurrence_segment": cooccurrence_table(segments, codings, book, "segment"),
-        "cooccurrence_turn": cooccurrence_table(segments, codings, book, "turn"),
-        "excerpts": excerpts_table(segments, codings, book, meta, seg_texts, scrub),
+        "interviews": interviews_table(documents, segments, codings, meta, book, rows),
+        "code_document": code_document_table(documents, segments, codings, book, rows),
+        "code_department": code_group_table(segments, codings, book, meta, rows),
+        "cooccurrence_passage": cooccurrence_table(segments, codings, book, "passage", rows),
+        "cooccurrence_turn": cooccurrence_table(segments, codings, book, "turn", rows),
+        "excerpts": excerpts_table(segments, codings, book, meta, seg_texts, scrub, rows,
+                                   pseudo_passage_texts(rows, docs)),
     }
-    quotes_by_theme: dict[int, dict] = {}
+    quotes_by_theme: dict[int, list[dict]] = {}
     if have_themes:
         words = keyword_scrubber(pseudo, extra_names(documents, segments))
         tables["themes"] = themes_table(theme_info, book, lambda v: scrub(words(str(v))))
@@ -218,7 +227,8 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
     workbook = workbook_bytes(tables, notes)
 
     step("figuren")
-    figs = figures.build_figures(book, tables, counted(codings))
+    unit = report.unit_words(segments)
+    figs = figures.build_figures(book, tables, unit=unit[1])
 
     step("REFI-QDA")
     refi_docs = documents.drop(columns=[c for c in metadata_columns(documents)])
@@ -243,8 +253,10 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
     qdc = refiqda.build_codebook(book)
 
     step("rapport")
-    summary = report.Summary.from_frames(documents, segments, codings, book, pseudo.enabled)
-    md = report.render_markdown(summary, book, tables, quotes_by_theme, sorted(figs))
+    summary = report.Summary.from_frames(documents, segments, codings, book, pseudo.enabled,
+                                         rows)
+    md = report.render_markdown(summary, book, tables, quotes_by_theme, list(figs),
+                                Neighbours(segments, seg_texts))
     html = report.render_html(md, {n: png for n, (png, _svg) in figs.items()}, book.name)
 
     key = overview = None
@@ -286,8 +298,11 @@ def _no_memos() -> pd.DataFrame:
 def _notes(pseudonymised: bool, have_themes: bool) -> list[str]:
     """General remarks for the workbook's ``toelichting`` sheet."""
     notes = [
-        "Afgewezen coderingen (status rejected) tellen in geen enkele tabel mee; ze staan wel "
-        "in excerpts, met hun status.",
+        "Tellingen tellen passages: aaneengesloten zinnen uit één spreekbeurt met dezelfde code "
+        "zijn samen één codering (één rij in excerpts, één selectie in het REFI-QDA-project), "
+        "hoeveel zinnen het ook zijn. Een passage kan meer dan één code hebben.",
+        "Afgewezen passages (status rejected) tellen in geen enkele tabel mee; ze staan wel "
+        "in excerpts, met hun status. Een afgewezen zin breekt een passage in tweeën.",
         "CSV-bestanden in tables/ zijn UTF-8 met komma als scheidingsteken; dit werkboek bevat "
         "dezelfde tabellen.",
     ]

@@ -11,6 +11,7 @@ and rendered with the Agg and SVG backends. :func:`build_figures` returns name -
 from __future__ import annotations
 
 import io
+import re
 import textwrap
 from typing import TYPE_CHECKING
 
@@ -35,15 +36,21 @@ EMERGING_COLOR = "#D55E00"
 KNOWN_COLOR = "#9DB9D3"
 MISSING_COLOR = "#EEEEEE"
 
-#: Figure name -> caption (Dutch), in report order.
+SMALL_TALK_COLOR = "#CCCCCC"
+
+#: Figure name -> caption (Dutch), in report order. Titles and labels inside the figures come
+#: from the codebook (its name, theme and code names), so they fit any codebook.
 CAPTIONS = {
-    "lessen": "Aantal gecodeerde segmenten per les (code), gegroepeerd per thema.",
-    "code_interview": "Aandeel respondentsegmenten per code en interview (kleur) met het "
-                      "aantal segmenten (getal).",
+    "codes": "Aantal gecodeerde passages per code, gegroepeerd per thema van het codeboek; "
+             "tussen haakjes in hoeveel interviews de code voorkomt.",
+    "code_interview": "Aantal gecodeerde passages per interview en code: kleur en getal tonen "
+                      "hetzelfde aantal (leeg: geen passage).",
     "cooccurrence": "Codes die samen voorkomen binnen dezelfde spreekbeurt.",
-    "methods": "Hoe elke code is toegekend: regel, embedding, beide of handmatig.",
-    "themes": "Thema's uit de respondentsegmenten: grootte, best passende code, en opkomende "
-              "thema's (niet gedekt door het codeboek).",
+    "methods": "Hoe de passages van elke code zijn gecodeerd: met een regel, door het model, "
+               "met beide of met de hand.",
+    "themes": "Thema's in wat respondenten zeiden: hoe groot ze zijn, welke code er het "
+              "dichtst bij ligt, welke het codeboek niet dekt (opkomend) en welke geen "
+              "inhoudelijk thema zijn (praatjes).",
 }
 
 
@@ -113,10 +120,20 @@ def _text_color(rgba: tuple[float, ...]) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def lessons_chart(book: Codebook, code_document: pd.DataFrame) -> Figure:
-    """Horizontal bars: segments per code, codes grouped under their theme's name."""
-    per_code = code_document.groupby("code_id")["n_segments"].sum()
-    n_docs = code_document[code_document["n_segments"] > 0].groupby("code_id")["document_id"] \
+def _title(text: str, width: int = 70) -> str:
+    return "\n".join(textwrap.wrap(text, width=width)) or text
+
+
+def codes_chart(book: Codebook, code_document: pd.DataFrame) -> Figure:
+    """Horizontal bars: passages per code, codes grouped under their theme's name.
+
+    Args:
+        book: The codebook (names, colours, order; its name is the title).
+        code_document: The ``code_document`` table (``n_passages`` per code and interview).
+    """
+    count = "n_passages" if "n_passages" in code_document.columns else "n_segments"
+    per_code = code_document.groupby("code_id")[count].sum()
+    n_docs = code_document[code_document[count] > 0].groupby("code_id")["document_id"] \
         .nunique()
     total_docs = code_document["document_id"].nunique()
     rows: list[tuple[str, object]] = []  # ("theme", Theme) or ("code", Code)
@@ -144,18 +161,41 @@ def lessons_chart(book: Codebook, code_document: pd.DataFrame) -> Figure:
             k = int(n_docs.get(obj.id, 0))
             ax.barh(y, n, color=book.color_of(obj), edgecolor="#333333", linewidth=0.4,
                     height=0.7)
-            ax.text(n + vmax * 0.01, y, f"{n} ({k}/{total_docs} int.)", va="center",
+            ax.text(n + vmax * 0.01, y, f"{n} ({k} van {total_docs})", va="center",
                     fontsize=FONT_PT)
             labels.append(code_label(obj, width=40))
         ax.set_yticks(ys, labels)
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(0, vmax * 1.22)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("aantal gecodeerde segmenten (tussen haakjes: in hoeveel interviews)")
-        ax.set_title("Lessen per thema")
+        ax.set_xlabel("aantal passages (tussen haakjes: in hoeveel interviews)")
+        ax.set_title(_title(f"{book.name}: gecodeerde passages per code"))
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.5)
         ax.set_axisbelow(True)
     return fig
+
+
+#: The earlier name of :func:`codes_chart` (the notebooks call it).
+lessons_chart = codes_chart
+
+
+def interview_labels(doc_ids: list[str], interviews: pd.DataFrame | None,
+                     width: int = 30) -> list[str]:
+    """A readable label per interview: the respondent's function, else the department, else
+    the (exported) id; an id is added where two interviews would get the same label."""
+    info: dict[str, str] = {}
+    if interviews is not None and len(interviews):
+        for col in ("department", "respondent_function"):  # the function wins
+            if col not in interviews.columns:
+                continue
+            for doc, value in zip(interviews["document_id"], interviews[col], strict=True):
+                if value is not None and not pd.isna(value) and str(value).strip():
+                    info[str(doc)] = " ".join(str(value).split())
+    base = [info.get(str(d), str(d)) for d in doc_ids]
+    seen = pd.Series(base).value_counts()
+    labels = [f"{b} ({d})" if seen[b] > 1 and b != str(d) else b
+              for b, d in zip(base, doc_ids, strict=True)]
+    return ["\n".join(textwrap.wrap(x, width=width)[:2]) or x for x in labels]
 
 
 def _darker(color: str, factor: float = 0.75) -> tuple[float, float, float]:
@@ -171,43 +211,68 @@ def _ctx():
     return matplotlib.rc_context(_rc())
 
 
-def code_interview_heatmap(book: Codebook, code_document: pd.DataFrame) -> Figure:
-    """Codes x interviews: colour = share of respondent segments, number = segments."""
+def code_interview_heatmap(book: Codebook, code_document: pd.DataFrame,
+                           interviews: pd.DataFrame | None = None) -> Figure:
+    """Interviews x codes: the number of passages, as colour and as number (one quantity).
+
+    Args:
+        book: The codebook (codes and themes in order, its name in the title).
+        code_document: The ``code_document`` table (``n_passages`` per code and interview).
+        interviews: The ``interviews`` table; rows are labelled by the respondent's function
+            (else department) where it is known, else by the exported id.
+    """
     import numpy as np
 
+    count_col = "n_passages" if "n_passages" in code_document.columns else "n_segments"
     docs = list(dict.fromkeys(code_document["document_id"]))
     codes = list(book.codes)
-    share = code_document.pivot(index="code_id", columns="document_id", values="share") \
-        .reindex(index=[c.id for c in codes], columns=docs)
-    count = code_document.pivot(index="code_id", columns="document_id", values="n_segments") \
-        .reindex(index=[c.id for c in codes], columns=docs).fillna(0).astype(int)
-    values = share.to_numpy(dtype=float) * 100
-    fig = _new(_rows_height(len(codes), 0.7, 3.2))
+    count = code_document.pivot(index="document_id", columns="code_id", values=count_col) \
+        .reindex(index=docs, columns=[c.id for c in codes]).fillna(0).astype(int)
+    values = count.to_numpy(dtype=float)
+    fig = _new(max(HEIGHT_CM, 5.2 + 0.8 * len(docs)))
     with _ctx():
         import matplotlib
+        from matplotlib.ticker import MaxNLocator
 
         ax = fig.add_subplot()
         cmap = matplotlib.colormaps["cividis"].with_extremes(bad=MISSING_COLOR)
-        vmax = max(1.0, float(np.nanmax(values)) if np.isfinite(values).any() else 1.0)
-        im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=vmax,
-                       aspect="auto")
-        for i in range(len(codes)):
-            for j in range(len(docs)):
-                v = values[i, j]
-                if not count.iat[i, j]:
-                    continue
-                color = "black" if not np.isfinite(v) else _text_color(cmap(v / vmax))
-                ax.text(j, i, str(count.iat[i, j]), ha="center", va="center", color=color,
-                        fontsize=FONT_PT)
-        ax.set_xticks(range(len(docs)), docs, rotation=0 if len(docs) <= 10 else 90)
-        ax.set_yticks(range(len(codes)), [code_label(c) for c in codes])
+        vmax = max(1.0, float(values.max()) if values.size else 1.0)
+        shown = np.ma.masked_where(values == 0, values)  # no passage: an empty (grey) cell
+        im = ax.imshow(shown, cmap=cmap, vmin=0, vmax=vmax, aspect="auto")
+        for i in range(len(docs)):
+            for j in range(len(codes)):
+                n = int(values[i, j])
+                if n:
+                    ax.text(j, i, str(n), ha="center", va="center",
+                            color=_text_color(cmap(n / vmax)), fontsize=FONT_PT)
+        ax.set_yticks(range(len(docs)), interview_labels(docs, interviews))
+        ax.set_xticks(range(len(codes)), [code_label(c, width=26) for c in codes],
+                      rotation=40, ha="right", rotation_mode="anchor")
         ax.tick_params(length=0)
         for side in ("top", "right", "bottom", "left"):
             ax.spines[side].set_visible(False)
-        ax.set_xlabel("interview")
-        ax.set_title("Codes per interview (getal: segmenten; leeg: 0)")
-        bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02, format=_nl_format())
-        bar.set_label("% van de respondentsegmenten")
+        # The codebook's themes above their codes, with a line between two themes.
+        groups: list[tuple[str, int, int]] = []
+        for j, code in enumerate(codes):
+            name = book.theme_of(code).name
+            if groups and groups[-1][0] == name:
+                groups[-1] = (name, groups[-1][1], j)
+            else:
+                groups.append((name, j, j))
+        top = ax.secondary_xaxis("top")
+        top.set_xticks([(g[1] + g[2]) / 2 for g in groups],
+                       ["\n".join(textwrap.wrap(g[0], width=max(8, 7 * (g[2] - g[1] + 1)),
+                                                break_long_words=False))
+                        for g in groups])
+        top.tick_params(length=0)
+        top.spines["top"].set_visible(False)
+        for _name, first, _last in groups[1:]:
+            ax.axvline(first - 0.5, color="white", linewidth=2)
+        ax.set_title(_title(f"{book.name}: gecodeerde passages per interview"), pad=22)
+        bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
+        bar.set_label("aantal passages")
+        bar.locator = MaxNLocator(integer=True)
+        bar.update_ticks()
         bar.outline.set_visible(False)
     return fig
 
@@ -255,10 +320,18 @@ def cooccurrence_heatmap(book: Codebook, cooc: pd.DataFrame, count: str = "n_tur
     return fig
 
 
-def method_chart(book: Codebook, counted_codings: pd.DataFrame) -> Figure:
-    """Stacked 100 % bars per code: share of rule, embedding, both and human codings."""
+def method_chart(book: Codebook, coded: pd.DataFrame) -> Figure:
+    """Stacked 100 % bars per code: share of its passages coded by rule, model, both, by hand.
+
+    Args:
+        book: The codebook.
+        coded: One row per passage and code with ``code_id``, ``method`` and ``status`` (the
+            ``excerpts`` table); rejected rows do not count.
+    """
     ids = [c.id for c in book.codes]
-    table = counted_codings.groupby(["code_id", "method"]).size().unstack(fill_value=0) \
+    if "status" in coded.columns:
+        coded = coded[coded["status"] != "rejected"]
+    table = coded.groupby(["code_id", "method"]).size().unstack(fill_value=0) \
         .reindex(index=ids, columns=list(METHODS), fill_value=0)
     totals = table.sum(axis=1)
     shares = table.div(totals.where(totals > 0), axis=0).fillna(0) * 100
@@ -277,15 +350,31 @@ def method_chart(book: Codebook, counted_codings: pd.DataFrame) -> Figure:
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(0, 112)
         ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
-        ax.set_xlabel("aandeel van de (niet-afgewezen) coderingen")
-        ax.set_title("Hoe de codes zijn toegekend")
+        ax.set_xlabel("aandeel van de passages (niet afgewezen); n = aantal passages")
+        ax.set_title(_title(f"{book.name}: hoe de passages zijn gecodeerd"))
         fig.legend(ncols=4, loc="outside lower center", frameon=False, handlelength=1.2,
                    columnspacing=1.0)
     return fig
 
 
-def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25) -> Figure | None:
-    """Bars: size of each theme, its label and best code; emerging themes highlighted.
+def theme_caption(topic: object, label: object, width: int = 42) -> str:
+    """``"Thema 3: label"`` on at most two lines (the label shortened with … when longer)."""
+    text = f"Thema {topic}: {label}"
+    lines = textwrap.wrap(text, width=width)
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width=width, placeholder=" …")]
+    return "\n".join(lines) or text
+
+
+def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25,
+                 unit: str = "segmenten") -> Figure | None:
+    """Bars: size of each theme, its label and nearest code; emerging themes highlighted,
+    small talk (no theme of substance) greyed.
+
+    Args:
+        themes_tbl: The ``themes`` table.
+        max_themes: The largest themes shown.
+        unit: What the themes are made of, for the axis ("zinnen", "segmenten").
 
     Returns:
         The figure, or ``None`` when there are no themes (outliers, topic -1, are left out).
@@ -297,55 +386,67 @@ def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25) -> Figure | Non
     if df.empty:
         return None
     df = df.head(max_themes)
-    fig = _new(_rows_height(len(df), 0.62, 3.0))
+    fig = _new(_rows_height(len(df), 0.8, 3.0))
     with _ctx():
         ax = fig.add_subplot()
         ys = list(range(len(df)))[::-1]
         vmax = max(1, int(df["size"].max()))
         for y, row in zip(ys, df.to_dict("records"), strict=True):
-            emerging = bool(row["emerging"])
-            ax.barh(y, row["size"], color=EMERGING_COLOR if emerging else KNOWN_COLOR,
-                    hatch="///" if emerging else None, edgecolor="#333333", linewidth=0.4,
-                    height=0.7)
+            talk = row.get("small_talk")
+            talk = "" if talk is None or pd.isna(talk) else str(talk)
+            emerging = bool(row["emerging"]) and not talk
+            color = SMALL_TALK_COLOR if talk else EMERGING_COLOR if emerging else KNOWN_COLOR
+            ax.barh(y, row["size"], color=color, hatch="///" if emerging else None,
+                    edgecolor="#333333", linewidth=0.4, height=0.7)
             best = row.get("best_code_id")
-            best = "" if pd.isna(best) or best == "" else str(best)
-            sim = row.get("best_code_similarity")
-            detail = f"  → {best}" + (f" ({_nl(sim)})" if pd.notna(sim) else "") if best else ""
+            best = "" if best is None or pd.isna(best) or best == "" else str(best)
+            kind = re.sub(r"\s*\(.*\)$", "", talk.removeprefix("praatjes: "))
+            detail = f"  (praatje: {kind})" if talk else f"  → {best}" if best else ""
             ax.text(row["size"] + vmax * 0.01, y, f"{row['size']}{detail}", va="center",
                     fontsize=FONT_PT, fontweight="bold" if emerging else "normal")
-        labels = [textwrap.shorten(f"{r['topic']}: {r['label']}", width=44,
-                                   placeholder="…") for r in df.to_dict("records")]
-        ax.set_yticks(ys, labels)
+        ax.set_yticks(ys, [theme_caption(r["topic"], r["label"])
+                           for r in df.to_dict("records")])
         ax.tick_params(axis="y", length=0)
-        ax.set_xlim(0, vmax * 1.35)
-        ax.set_xlabel("aantal segmenten (→ best passende code, gelijkenis)")
-        ax.set_title("Thema's in de respondentsegmenten")
+        ax.set_xlim(0, vmax * 1.45)
+        ax.set_xlabel(f"aantal {unit} (→ de code die er het dichtst bij ligt)")
+        ax.set_title("Thema's in wat respondenten zeiden")
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.5)
         ax.set_axisbelow(True)
-        fig.legend(handles=[
+        handles = [
             Patch(facecolor=EMERGING_COLOR, hatch="///", edgecolor="#333333",
                   label="opkomend (past bij geen code)"),
             Patch(facecolor=KNOWN_COLOR, edgecolor="#333333", label="past bij een code"),
-        ], loc="outside lower center", ncols=2, frameon=False)
+        ]
+        if "small_talk" in df.columns and df["small_talk"].notna().any():
+            handles.append(Patch(facecolor=SMALL_TALK_COLOR, edgecolor="#333333",
+                                 label="praatje (geen thema)"))
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+                   frameon=False)
     return fig
 
 
 def build_figures(
-    book: Codebook, tables: dict[str, pd.DataFrame], counted_codings: pd.DataFrame
+    book: Codebook, tables: dict[str, pd.DataFrame], counted_codings: pd.DataFrame | None = None,
+    unit: str = "segmenten",
 ) -> dict[str, tuple[bytes, bytes]]:
     """Every figure as name -> (PNG, SVG), in :data:`CAPTIONS` order.
 
     Args:
         book: The codebook (names, colours, order).
-        tables: The export tables (``code_document``, ``cooccurrence_turn``, ``themes``).
-        counted_codings: Codings that count (not rejected).
+        tables: The export tables (``code_document``, ``interviews``, ``cooccurrence_turn``,
+            ``excerpts``, ``themes``).
+        counted_codings: Passages per code with ``code_id``, ``method`` (and ``status``) for
+            the methods figure; default: the ``excerpts`` table.
+        unit: What a segment is, in words ("zinnen"), for the themes figure.
     """
+    coded = counted_codings if counted_codings is not None else tables["excerpts"]
     figs: dict[str, Figure | None] = {
-        "lessen": lessons_chart(book, tables["code_document"]),
-        "code_interview": code_interview_heatmap(book, tables["code_document"]),
+        "codes": codes_chart(book, tables["code_document"]),
+        "code_interview": code_interview_heatmap(book, tables["code_document"],
+                                                 tables.get("interviews")),
         "cooccurrence": cooccurrence_heatmap(book, tables["cooccurrence_turn"], "n_turns"),
-        "methods": method_chart(book, counted_codings),
+        "methods": method_chart(book, coded),
     }
     if "themes" in tables:
-        figs["themes"] = themes_chart(tables["themes"])
+        figs["themes"] = themes_chart(tables["themes"], unit=unit)
     return {name: render(fig) for name, fig in figs.items() if fig is not None}

@@ -23,13 +23,19 @@ else the ingested text. Inside ``project.qde``:
   selection of that speaker. The standard's cases group sources and selections by person (its
   section 13), which is what a speaker is.
 * ``Sources``: one ``TextSource`` per document with one ``PlainTextSelection`` per exported
-  coding (0-based code-point ``startPosition``, exclusive ``endPosition``), each holding one
-  ``Coding``, and one uncoded ``PlainTextSelection`` per passage that has memos. Rejected
-  codings are left out. The selection's ``Description`` records how an automatic coding was
-  made: ``method=embedding score=0.412 status=auto evidence=...``; segments from a VTT/SRT file
-  add their cue times (``time=00:01:02.500-00:01:05.000``). The standard has no time for a text
-  selection (timed ``SyncPoint``\\ s belong to an ``AudioSource``/``VideoSource`` transcript,
-  which needs the media file), so the description is where the cue times can go.
+  passage (:mod:`pipeline.export.passages`: adjacent sentences of one turn with the same code,
+  from the start of the first to the end of the last sentence; 0-based code-point
+  ``startPosition``, exclusive ``endPosition``), holding one ``Coding`` per code of the passage,
+  and one uncoded ``PlainTextSelection`` per segment that has memos. Rejected codings are left
+  out (and split a passage). The selection's GUID comes from its first segment and first code,
+  as a one-sentence coding's always did. Its ``Description`` records how an automatic coding
+  was made: ``method=embedding score=0.412 status=auto evidence=...`` (for a passage: the
+  highest probability of its sentences; with several codes the evidence per code,
+  ``L1: ... | L2: ...``); segments from a VTT/SRT file add their cue times
+  (``time=00:01:02.500-00:01:05.000``, the first sentence's start to the last one's end).
+  The standard has no time for a text selection (timed ``SyncPoint``\\ s belong to an
+  ``AudioSource``/``VideoSource`` transcript, which needs the media file), so the description
+  is where the cue times can go.
 * ``Notes``: review notes (``NoteRef`` on the selection of the coding they are about) and memos
   (on a passage's selection, a source, a code or the project), each with its author and date.
   Review notes of rejected codings are not exported: their selection is not there.
@@ -497,13 +503,17 @@ def _selections(
     reviewers: Sequence[str],
     coded_at: datetime | None,
 ) -> list[dict]:
-    """The exported codings joined to their segments, in output order, with their user."""
+    """The exported passages (:mod:`pipeline.export.passages`) with their codings and users,
+    in output order: one selection per passage, one coding per code of the passage."""
+    from pipeline.export.passages import mix_method, mix_status, passage_codings
+
     missing = [c for c in ("segment_id", "code_id", "method", "status") if c not in codings]
     if missing:
         raise CodeerError(f"codings lacks the columns {missing}. Run `codeer code` again.")
     seg_cols = ["document_id", "segment_id", "start", "end", "text"]
     if missing := [c for c in seg_cols if c not in segments]:
         raise CodeerError(f"segments lacks the columns {missing}. Run `codeer ingest` again.")
+    codings = codings.reset_index(drop=True)
     code_order = {c.id: i for i, c in enumerate(book.codes)}
     doc_order = {d: i for i, d in enumerate(documents["document_id"])}
     extra = [c for c in ("speaker", "role", "time_start", "time_end") if c in segments]
@@ -512,8 +522,9 @@ def _selections(
     has_reviewer = REVIEWER_COLUMN in codings.columns
     date_cols = [c for c in CODING_DATE_COLUMNS if c in codings.columns]
 
-    rows, unknown_codes, unknown_segments, bad_status = [], set(), set(), set()
-    for i, row in enumerate(codings.to_dict("records")):
+    users, dates, keep = {}, {}, []
+    unknown_codes, unknown_segments, bad_status = set(), set(), set()
+    for label, row in zip(codings.index, codings.to_dict("records"), strict=True):
         status, method = str(row["status"]), str(row["method"])
         if status == "rejected":
             continue
@@ -534,23 +545,10 @@ def _selections(
             named = row.get(REVIEWER_COLUMN) if has_reviewer else None
             user = str(named).strip() if not _missing(named) and str(named).strip() else None
             user = user or default_reviewer
-        dates = [d for d in (_parse_date(row.get(c)) for c in date_cols) if d is not None]
-        date = max(dates) if dates else (coded_at if automatic else None)
-        rows.append(
-            {
-                **row,
-                "_row": i,
-                "document_id": seg["document_id"],
-                "start": int(seg["start"]),
-                "end": int(seg["end"]),
-                "segment_text": seg["text"],
-                "speaker": seg.get("speaker"),
-                "time_start": seg.get("time_start"),
-                "time_end": seg.get("time_end"),
-                "user": user,
-                "date": date,
-            }
-        )
+        found = [d for d in (_parse_date(row.get(c)) for c in date_cols) if d is not None]
+        users[label] = user
+        dates[label] = max(found) if found else (coded_at if automatic else None)
+        keep.append(label)
     if unknown_codes:
         raise CodeerError(
             f"codings use codes that are not in the codebook: {sorted(unknown_codes)}. Run "
@@ -568,21 +566,63 @@ def _selections(
             f"codings hold unknown method/status pairs {sorted(bad_status)}. Methods are "
             f"{[*AUTOMATIC_METHODS, 'human']}, statuses {['rejected', *EXPORTED_STATUSES]}."
         )
-    rows.sort(
-        key=lambda r: (
-            doc_order[r["document_id"]],
-            r["start"],
-            r["end"],
-            code_order[r["code_id"]],
-            r["_row"],
-        )
-    )
-    seen: Counter = Counter()
-    for r in rows:
-        key = (r["segment_id"], r["code_id"])
-        r["key"] = (*key, seen[key]) if seen[key] else key
-        seen[key] += 1
-    return rows
+    # "human" is no review status of codeer's own; as a status it reads as "not reviewed".
+    kept = codings.loc[keep].assign(status=lambda d: d["status"].replace({"human": "auto"}))
+    rows = passage_codings(kept, segments[segments["document_id"].isin(doc_order)],
+                           list(code_order))
+    selections = []
+    for _, group in rows.groupby("passage_id", sort=False):
+        first = group.iloc[0]
+        seg_ids = list(first["segment_ids"])
+        codings_of = []
+        for code in group.to_dict("records"):
+            labels = list(code["rows"])
+            when = [dates[x] for x in labels if dates[x] is not None]
+            # The user of the coding: the machine while any sentence is unreviewed machine
+            # work, else the reviewer of its latest decision.
+            automatic = [x for x in labels if users[x] == AUTOMATIC_USER]
+            people = sorted((x for x in labels if users[x] != AUTOMATIC_USER),
+                            key=lambda x: (dates[x] or DEFAULT_CREATED, labels.index(x)))
+            user = AUTOMATIC_USER if automatic else users[people[-1]]
+            codings_of.append({
+                "code_id": code["code_id"], "method": code["method"],
+                "status": code["status"], "score": code["probability"],
+                "evidence": code["evidence"], "user": user,
+                "date": max(when) if when else None,
+                "key": (seg_ids[0], code["code_id"]),
+                "pairs": [(s, code["code_id"]) for s in seg_ids],
+            })
+        last = segs[seg_ids[-1]]
+        head = segs[seg_ids[0]]
+        status = mix_status([c["status"] for c in codings_of])
+        machine = [c for c in codings_of if c["user"] == AUTOMATIC_USER]
+        selections.append({
+            "document_id": first["document_id"],
+            "segment_id": seg_ids[0],
+            "segment_ids": seg_ids,
+            "segments": [(s, int(segs[s]["start"]), int(segs[s]["end"]), segs[s]["text"])
+                         for s in seg_ids],
+            "start": int(first["start"]),
+            "end": int(first["end"]),
+            "speaker": head.get("speaker"),
+            "time_start": head.get("time_start"),
+            "time_end": last.get("time_end"),
+            "codings": codings_of,
+            "method": mix_method([c["method"] for c in codings_of]),
+            "status": status,
+            "score": max((c["score"] for c in codings_of if not _missing(c["score"])),
+                         default=float("nan")),
+            "evidence": " | ".join(
+                (f"{c['code_id']}: {c['evidence']}" if len(codings_of) > 1 else c["evidence"])
+                for c in codings_of if not _missing(c["evidence"]) and str(c["evidence"])),
+            "user": (machine or codings_of)[0]["user"],
+            "date": max((c["date"] for c in codings_of if c["date"] is not None),
+                        default=None),
+            "key": codings_of[0]["key"],
+        })
+    selections.sort(key=lambda r: (doc_order[r["document_id"]], r["start"], r["end"],
+                                   code_order[r["codings"][0]["code_id"]]))
+    return selections
 
 
 def _users(selections: list[dict], reviewers: Sequence[str], authors: Iterable[str]) -> list[str]:
@@ -591,7 +631,7 @@ def _users(selections: list[dict], reviewers: Sequence[str], authors: Iterable[s
     The user with the most codings comes first (ties keep that order), because QualCoder
     takes the first user as its coder name.
     """
-    counts = Counter(s["user"] for s in selections)
+    counts = Counter(c["user"] for s in selections for c in s["codings"])
     names = list(dict.fromkeys(str(r) for r in reviewers))
     others = (set(counts) | set(authors)) - set(names) - {AUTOMATIC_USER}
     names += sorted(others)
@@ -762,7 +802,7 @@ def build_project(
     seg_rows = {r["segment_id"]: r for r in segments[seg_cols].to_dict("records")
                 if r["document_id"] in originals}
     placed = _Placed(notes, seg_rows, set(doc_ids), {c.id for c in book.codes},
-                     {(s["segment_id"], s["code_id"]) for s in selections})
+                     {p for s in selections for c in s["codings"] for p in c["pairs"]})
     all_notes = placed.all()
     dates = [s["date"] for s in selections if s["date"] is not None]
     dates += [n.created for n in all_notes if n.created is not None]
@@ -799,8 +839,9 @@ def build_project(
     for seg_id in sorted(placed.passage):
         seg = seg_rows[seg_id]
         by_doc[seg["document_id"]].append(
-            {"memo": True, "segment_id": seg_id, "start": int(seg["start"]),
-             "end": int(seg["end"]), "segment_text": seg["text"],
+            {"memo": True, "segment_id": seg_id, "segment_ids": [seg_id],
+             "start": int(seg["start"]), "end": int(seg["end"]),
+             "segments": [(seg_id, int(seg["start"]), int(seg["end"]), seg["text"])],
              "speaker": seg.get("speaker"), "notes": placed.passage[seg_id]})
     exported: dict[str, tuple[str, list[tuple[dict, int, int]]]] = {}
     for doc_id in doc_ids:
@@ -814,8 +855,8 @@ def build_project(
         sel_of_segment: dict[str, list[str]] = {}
         for doc_id in doc_ids:
             for sel, _s, _e in exported[doc_id][1]:
-                sel_of_segment.setdefault(sel["segment_id"], []).append(_selection_guid(doc_id,
-                                                                                        sel))
+                for seg_id in sel["segment_ids"]:
+                    sel_of_segment.setdefault(seg_id, []).append(_selection_guid(doc_id, sel))
         seen_cases: dict[tuple[str, str], int] = {}
         for row in segments.to_dict("records"):
             if row["document_id"] not in originals:
@@ -916,11 +957,12 @@ def _place(doc_id: str, sels: list[dict], original: str, source_text: str,
     placed = []
     for sel in sels:
         start, end = sel["start"], sel["end"]
-        if original[start:end] != sel["segment_text"]:
-            raise CodeerError(
-                f"Segment {sel['segment_id']} ({start}-{end}) does not match the text of "
-                f"{doc_id}. Run `codeer ingest` and `codeer code` again."
-            )
+        for seg_id, seg_start, seg_end, seg_text in sel["segments"]:
+            if original[seg_start:seg_end] != seg_text:
+                raise CodeerError(
+                    f"Segment {seg_id} ({seg_start}-{seg_end}) does not match the text of "
+                    f"{doc_id}. Run `codeer ingest` and `codeer code` again."
+                )
         if offsets is not None:
             start, end = offsets(doc_id, start, end)
         elif differs:
@@ -954,7 +996,6 @@ def _selection_element(src_el: etree._Element, q: Callable[[str], str], doc_id: 
             etree.SubElement(sel_el, q("NoteRef"), targetGUID=note.guid)
         return
     sel_stamp = _timestamp(sel["date"]) if sel["date"] is not None else stamp
-    creator = user_guid[sel["user"]]
     sel_el = etree.SubElement(
         src_el,
         q("PlainTextSelection"),
@@ -962,23 +1003,27 @@ def _selection_element(src_el: etree._Element, q: Callable[[str], str], doc_id: 
         name=_clean(_selection_name(text[start:end])),
         startPosition=str(start),
         endPosition=str(end),
-        creatingUser=creator,
+        creatingUser=user_guid[sel["user"]],
         creationDateTime=sel_stamp,
     )
     description = _description(sel)
     if description:
         etree.SubElement(sel_el, q("Description")).text = _clean(description)
-    coding_el = etree.SubElement(
-        sel_el,
-        q("Coding"),
-        guid=guid("coding", doc_id, *sel["key"]),
-        creatingUser=creator,
-        creationDateTime=sel_stamp,
-    )
-    etree.SubElement(coding_el, q("CodeRef"), targetGUID=guid("code", sel["code_id"]))
-    if len(sel["key"]) == 2:  # notes belong to the first coding of a (segment, code) pair
-        for note in sorted(coding_notes.get(sel["key"], ()), key=lambda n: n.guid):
-            etree.SubElement(sel_el, q("NoteRef"), targetGUID=note.guid)
+    notes: dict[Note, None] = {}
+    for coding in sel["codings"]:  # one per code of the passage
+        coding_stamp = _timestamp(coding["date"]) if coding["date"] is not None else stamp
+        coding_el = etree.SubElement(
+            sel_el,
+            q("Coding"),
+            guid=guid("coding", doc_id, *coding["key"]),
+            creatingUser=user_guid[coding["user"]],
+            creationDateTime=coding_stamp,
+        )
+        etree.SubElement(coding_el, q("CodeRef"), targetGUID=guid("code", coding["code_id"]))
+        for pair in coding["pairs"]:  # review notes on any sentence of the passage
+            notes.update(dict.fromkeys(coding_notes.get(pair, ())))
+    for note in sorted(notes, key=lambda n: n.guid):
+        etree.SubElement(sel_el, q("NoteRef"), targetGUID=note.guid)
 
 
 def _zip(entries: list[tuple[str, bytes]]) -> bytes:

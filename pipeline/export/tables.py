@@ -3,6 +3,11 @@
 Every exported table is listed in :data:`TABLES` with its columns in their fixed order and a
 Dutch explanation of each (the workbook's ``toelichting`` sheet is made from it). The functions
 here are pure: frames in, frames out; texts arrive already pseudonymised.
+
+Counts count *passages* (:mod:`pipeline.export.passages`): adjacent sentences of one turn with
+the same code are one coding, whatever the number of sentences. Sizes (how much an interview
+or a group said) count segments, the unit ingest cut the turns into (sentences, or whole turns
+with ``--unit turn``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import pandas as pd
 
 from pipeline.coding.codebook import Codebook
 from pipeline.errors import CodeerError
+from pipeline.export import passages as passages_mod
 from pipeline.export.privacy import PseudoDocLike, PseudonymiserLike, metadata_columns
 
 log = logging.getLogger("codeer")
@@ -23,14 +29,16 @@ log = logging.getLogger("codeer")
 
 #: Metadata columns that tables break counts down by (when interviews.csv has them).
 GROUP_COLUMNS = ("department", "cluster", "respondent_function")
-#: Metadata columns that never leave codeer (interviewer names; file names may hold names).
 #: Characters of a neighbouring segment shown as context in ``excerpts``.
 CONTEXT_CHARS = 160
 
 # --------------------------------------------------------------------------- table contracts
 
-_SHARE = ("aandeel: n_segments gedeeld door respondent_segments (0-1); leeg als het interview "
-          "geen respondentsegmenten heeft")
+_SEGMENT = "segment (een zin, of een hele spreekbeurt bij --unit turn)"
+_PASSAGE = ("passage: aaneengesloten zinnen uit één spreekbeurt met dezelfde code; telt als één "
+            "codering, hoeveel zinnen ze ook heeft")
+_SHARE = ("aandeel: n_segments gedeeld door respondent_segments (0-1), dus welk deel van wat de "
+          "respondent zei deze code heeft; leeg als er geen respondentsegmenten zijn")
 _THEME = "naam van het thema in het codeboek waar de code onder valt (bijv. Aan tafel)"
 
 #: Every exported table: a Dutch description and its columns, in their fixed order.
@@ -44,21 +52,23 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "department": "afdeling van de respondent (leeg als onbekend)",
             "cluster": "cluster van de afdeling (leeg als onbekend)",
             "n_words": "aantal woorden gesproken tekst in het transcript",
-            "n_segments": "aantal segmenten (zinnen of beurten) van alle sprekers",
+            "n_segments": f"aantal segmenten van alle sprekers; {_SEGMENT}",
             "respondent_segments": "aantal segmenten van de respondent(en)",
-            "coded_segments": "aantal segmenten met minstens één niet-afgewezen code",
+            "n_passages": "aantal gecodeerde passages (niet afgewezen); een passage met twee "
+                          f"codes telt één keer. {_PASSAGE}",
             "n_codes": "aantal verschillende codes dat in het interview voorkomt",
         },
     ),
     "code_document": (
-        "Per code en interview: in hoeveel segmenten de code voorkomt. Alle combinaties staan "
+        "Per code en interview: in hoeveel passages de code voorkomt. Alle combinaties staan "
         "erin, ook die met 0. Afgewezen coderingen tellen niet mee.",
         {
             "theme": _THEME,
             "code_id": "id van de code (bijv. L1)",
             "code_name": "naam van de code",
             "document_id": "interview-id",
-            "n_segments": "aantal segmenten van dit interview met deze code",
+            "n_passages": f"aantal passages van dit interview met deze code; {_PASSAGE}",
+            "n_segments": "aantal segmenten in die passages",
             "respondent_segments": "aantal respondentsegmenten van het interview (noemer)",
             "share": _SHARE,
         },
@@ -73,27 +83,30 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "theme": _THEME,
             "code_id": "id van de code",
             "code_name": "naam van de code",
-            "n_segments": "aantal segmenten in deze groep met deze code",
+            "n_passages": "aantal passages in deze groep met deze code",
             "n_interviews": "aantal interviews in deze groep waarin de code voorkomt",
             "interviews_in_group": "aantal interviews in deze groep",
+            "n_segments": "aantal segmenten in die passages",
             "respondent_segments": "aantal respondentsegmenten in deze groep (noemer)",
             "share": _SHARE,
         },
     ),
-    "cooccurrence_segment": (
-        "Samen voorkomen van codes in hetzelfde segment (zin of beurt, afhankelijk van de "
-        "segmentatie). Alle paren in beide richtingen; op de diagonaal (code_a = code_b) het "
-        "aantal segmenten met die code.",
+    "cooccurrence_passage": (
+        "Samen voorkomen van codes op dezelfde tekst: hoe vaak een passage met de ene code en "
+        "een passage met de andere code minstens één zin delen (een passage met beide codes "
+        "telt één keer). Alle paren in beide richtingen; op de diagonaal (code_a = code_b) het "
+        "aantal passages met die code.",
         {
             "code_id_a": "id van de eerste code",
             "code_name_a": "naam van de eerste code",
             "code_id_b": "id van de tweede code",
             "code_name_b": "naam van de tweede code",
-            "n_segments": "aantal segmenten met beide codes",
+            "n_passages": "aantal keer dat passages met beide codes tekst delen (diagonaal: "
+                          "aantal passages met de code)",
         },
     ),
     "cooccurrence_turn": (
-        "Samen voorkomen van codes binnen dezelfde spreekbeurt (alle segmenten van één spreker "
+        "Samen voorkomen van codes binnen dezelfde spreekbeurt (alle zinnen van één spreker "
         "tot de volgende spreker aan het woord is). Op de diagonaal het aantal beurten met die "
         "code.",
         {
@@ -105,34 +118,39 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "excerpts": (
-        "Eén rij per codering: het gecodeerde fragment (gepseudonimiseerd) met context. Ook "
-        "afgewezen coderingen staan erin, herkenbaar aan de kolom status; ze tellen in de andere "
+        "Eén rij per gecodeerde passage en code: de tekst (gepseudonimiseerd) met context. Een "
+        "passage met twee codes staat er twee keer in (één rij per code, zie other_codes). Ook "
+        "afgewezen passages staan erin, herkenbaar aan de kolom status; ze tellen in de andere "
         "tabellen niet mee.",
         {
             "theme": _THEME,
             "code_id": "id van de code",
             "code_name": "naam van de code",
+            "other_codes": "andere codes op precies dezelfde passage, gescheiden door komma's",
             "document_id": "interview-id",
-            "segment_id": "id van het segment (stabiel zolang het transcript niet verandert)",
+            "passage_id": "id van de passage (stabiel zolang de zinnen en hun codes gelijk "
+                          "blijven)",
+            "segment_ids": "ids van de segmenten van de passage, in volgorde, gescheiden door "
+                           "spaties (voor codeer review en reviews.csv)",
+            "n_segments": "aantal segmenten (zinnen) in de passage",
             "turn_index": "volgnummer van de spreekbeurt in het interview (vanaf 0)",
             "role": "rol van de spreker: respondent, interviewer of other",
             "respondent_function": "functie van de respondent (leeg als onbekend)",
             "department": "afdeling van de respondent (leeg als onbekend)",
             "cluster": "cluster van de afdeling (leeg als onbekend)",
-            "text": "het gecodeerde segment, gepseudonimiseerd",
-            "text_in_context": "het vorige segment, het gecodeerde segment tussen » en « en het "
-                               "volgende segment; [interviewer] of [respondent] markeert context "
-                               "uit een andere spreekbeurt, … ingekorte context",
-            "passage": "het gecodeerde segment met de zinnen ervoor en erna uit dezelfde "
-                       "spreekbeurt: de passage die de embedding-coder met het codeboek vergeleek",
-            "score": "score van de embedding-coder voor dit segment en deze code (-1 tot 1; "
-                     "hoger = meer gelijkend op de code); zegt niets bij handmatige codes",
-            "method": "hoe de code is toegekend: rule (regel), embedding, both (regel én "
-                      "embedding) of human (handmatig)",
-            "evidence": "waarom: de regel die trof en/of het codeboekvoorbeeld dat het meest "
-                        "lijkt; bij handmatige codes de reviewer en notitie",
-            "status": "reviewstatus: auto (niet beoordeeld), accepted (geaccepteerd) of "
-                      "rejected (afgewezen)",
+            "text": "de gecodeerde passage, gepseudonimiseerd",
+            "text_in_context": "de zin vóór de passage, de passage tussen » en « en de zin erna; "
+                               "[interviewer] of [respondent] markeert context uit een andere "
+                               "spreekbeurt, … ingekorte context",
+            "probability": "kans (0-1) dat een onderzoeker deze code op deze passage accepteert, "
+                           "zoals codeer die schat: de hoogste van de zinnen; leeg bij "
+                           "handmatige codes",
+            "method": "hoe de code is toegekend: rule (regel), embedding (model), both (regel én "
+                      "model) of human (handmatig)",
+            "evidence": "waarom: de woorden waarop een regel trof, het codeboekvoorbeeld dat het "
+                        "meest lijkt en van hoeveel beoordelingen de code leerde",
+            "status": "reviewstatus van de passage: auto (nog niet elke zin beoordeeld), "
+                      "accepted (elke zin geaccepteerd) of rejected (afgewezen)",
         },
     ),
     "themes": (
@@ -140,14 +158,19 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "passende code en of het thema 'opkomend' is (door het codeboek niet gedekt).",
         {
             "topic": "nummer van het thema; -1 = niet ingedeeld",
-            "label": "kort label uit de kernwoorden (gepseudonimiseerd)",
-            "keywords": "kernwoorden (lemma's), gescheiden door komma's",
+            "label": "kort label: de woordgroepen die het thema het best typeren "
+                     "(gepseudonimiseerd)",
+            "keywords": "kernwoorden (lemma's: grondvormen), gescheiden door komma's",
             "size": "aantal segmenten in het thema",
             "share": "aandeel van alle ingedeelde segmenten (0-1)",
             "best_code_id": "id van de code die inhoudelijk het dichtst bij het thema ligt",
             "best_code_name": "naam van die code",
-            "best_code_similarity": "gelijkenis (cosinus) tussen thema en die code",
-            "emerging": "waar (True) als geen code goed genoeg past: een opkomend thema",
+            "best_code_similarity": "gelijkenis (cosinus, -1 tot 1) tussen thema en die code",
+            "emerging": "waar (True) als geen code goed genoeg past en het geen praatje is: een "
+                        "opkomend thema",
+            "small_talk": "waarom dit geen inhoudelijk thema is (begroeting of afsluiting, "
+                          "opname en toestemming, contactgegevens, korte reacties); leeg bij "
+                          "een inhoudelijk thema",
             "coded_share": "aandeel van de segmenten van het thema dat een code heeft (0-1)",
             "n_interviews": "in hoeveel interviews het thema voorkomt",
             "interviews": "in welke interviews, gescheiden door komma's",
@@ -195,6 +218,15 @@ def counted(codings: pd.DataFrame) -> pd.DataFrame:
     """The codings that count: not rejected, one per (segment, code)."""
     kept = codings[codings["status"] != "rejected"]
     return kept.drop_duplicates(["segment_id", "code_id"]).reset_index(drop=True)
+
+
+def passage_rows(codings: pd.DataFrame, segments: pd.DataFrame, book: Codebook,
+                 given: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The codings as passages, one row per passage and code, rejected ones included
+    (:func:`pipeline.export.passages.passage_codings`); ``given`` when already computed."""
+    if given is not None:
+        return given
+    return passages_mod.passage_codings(codings, segments, [c.id for c in book.codes])
 
 
 def _frame(rows: Iterable[dict] | pd.DataFrame, name: str) -> pd.DataFrame:
@@ -276,46 +308,121 @@ def pseudo_segment_texts(
     return out
 
 
+def pseudo_passage_texts(rows: pd.DataFrame, docs: dict[str, PseudoDocLike]) -> dict[str, str]:
+    """The pseudonymised text of every passage (first sentence's start to last one's end)."""
+    out: dict[str, str] = {}
+    for pid, doc_id, start, end in zip(rows["passage_id"], rows["document_id"], rows["start"],
+                                       rows["end"], strict=True):
+        if pid not in out:
+            doc = docs[doc_id]
+            out[pid] = doc.text[doc.map_start(int(start)) : doc.map_end(int(end))].strip()
+    return out
+
+
+class Neighbours:
+    """The segments before and after a passage, for quotes and excerpts in their context.
+
+    Args:
+        segments: The segments table.
+        seg_texts: Pseudonymised text per segment (:func:`pseudo_segment_texts`).
+    """
+
+    def __init__(self, segments: pd.DataFrame, seg_texts: dict[str, str]):
+        segs = segments.sort_values(["document_id", "segment_index"], kind="stable")
+        self.texts = seg_texts
+        self.ids: dict[str, list[str]] = {}
+        self.where: dict[str, tuple[str, int]] = {}
+        for doc, group in segs.groupby("document_id", sort=False):
+            ids = group["segment_id"].tolist()
+            self.ids[doc] = ids
+            for i, seg_id in enumerate(ids):
+                self.where[seg_id] = (doc, i)
+        self.turn = dict(zip(segs["segment_id"], segs["turn_index"], strict=True))
+        self.role = dict(zip(segs["segment_id"], segs["role"].astype(str), strict=True))
+
+    def _step(self, seg_id: str, step: int, same_turn: bool) -> str | None:
+        if seg_id not in self.where:
+            return None
+        doc, i = self.where[seg_id]
+        j = i + step
+        if not 0 <= j < len(self.ids[doc]):
+            return None
+        other = self.ids[doc][j]
+        if same_turn and self.turn[other] != self.turn[seg_id]:
+            return None
+        return other if self.texts.get(other) else None
+
+    def before(self, seg_ids: Sequence[str], same_turn: bool = True) -> str | None:
+        """The segment just before the first of ``seg_ids`` (in its turn), or None."""
+        return self._step(seg_ids[0], -1, same_turn) if len(seg_ids) else None
+
+    def after(self, seg_ids: Sequence[str], same_turn: bool = True) -> str | None:
+        """The segment just after the last of ``seg_ids`` (in its turn), or None."""
+        return self._step(seg_ids[-1], 1, same_turn) if len(seg_ids) else None
+
+    def in_context(self, seg_ids: Sequence[str], text: str) -> str:
+        """``text`` between » and «, with the segment before and after it (any turn; one of
+        another turn marked with its role, long context shortened with …)."""
+        parts = [f"»{text}«"]
+        for other, keep_end in ((self.before(seg_ids, False), True),
+                                (self.after(seg_ids, False), False)):
+            if other is None:
+                continue
+            near = _clip(self.texts[other], CONTEXT_CHARS, keep_end)
+            if self.turn[other] != self.turn[seg_ids[0]]:
+                near = f"[{self.role[other]}] {near}"
+            parts.insert(0 if keep_end else len(parts), near)
+        return " ".join(parts)
+
+
 # --------------------------------------------------------------------------- tables
 
 
 def interviews_table(
-    documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, meta: pd.DataFrame
+    documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, meta: pd.DataFrame,
+    book: Codebook | None = None, rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per interview: analysis metadata and counts (see :data:`TABLES`)."""
-    good = counted(codings).merge(segments[["segment_id", "document_id"]], on="segment_id")
+    code_order = [c.id for c in book.codes] if book is not None else ()
+    if rows is None:
+        rows = passages_mod.passage_codings(codings, segments, code_order)
+    good = passages_mod.counted(rows)
     resp = segments[segments["role"] == "respondent"].groupby("document_id").size()
     df = documents[["document_id", "n_words"]].merge(meta, on="document_id", how="left")
     df["n_segments"] = df["document_id"].map(segments.groupby("document_id").size())
     df["respondent_segments"] = df["document_id"].map(resp)
-    df["coded_segments"] = df["document_id"].map(good.groupby("document_id")["segment_id"]
-                                                 .nunique())
+    df["n_passages"] = df["document_id"].map(good.groupby("document_id")["passage_id"]
+                                             .nunique())
     df["n_codes"] = df["document_id"].map(good.groupby("document_id")["code_id"].nunique())
-    for c in ("n_segments", "respondent_segments", "coded_segments", "n_codes"):
+    for c in ("n_segments", "respondent_segments", "n_passages", "n_codes"):
         df[c] = df[c].fillna(0).astype("int64")
     return _frame(df, "interviews")
 
 
 def code_document_table(
-    documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook
+    documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Segments per code and interview (every pair, zeros included), with shares."""
-    good = counted(codings).merge(segments[["segment_id", "document_id"]], on="segment_id")
-    n = good.groupby(["code_id", "document_id"]).size().rename("n_segments")
+    """Passages (and their segments) per code and interview, every pair, zeros included."""
+    good = passages_mod.counted(passage_rows(codings, segments, book, rows))
+    n = good.groupby(["code_id", "document_id"]).agg(
+        n_passages=("passage_id", "size"), n_segments=("n_segments", "sum")).reset_index()
     resp = segments[segments["role"] == "respondent"].groupby("document_id").size()
     grid = _code_info(book).merge(documents[["document_id"]], how="cross")
-    grid = grid.merge(n.reset_index(), on=["code_id", "document_id"], how="left")
-    grid["n_segments"] = grid["n_segments"].fillna(0).astype("int64")
+    grid = grid.merge(n, on=["code_id", "document_id"], how="left")
+    for c in ("n_passages", "n_segments"):
+        grid[c] = grid[c].fillna(0).astype("int64")
     grid["respondent_segments"] = grid["document_id"].map(resp).fillna(0).astype("int64")
     grid["share"] = _ratio(grid["n_segments"], grid["respondent_segments"])
     return _frame(grid, "code_document")
 
 
 def code_group_table(
-    segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook, meta: pd.DataFrame
+    segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook, meta: pd.DataFrame,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Segments and interviews per code and metadata group (department, cluster, function)."""
-    good = counted(codings).merge(segments[["segment_id", "document_id"]], on="segment_id")
+    """Passages and interviews per code and metadata group (department, cluster, function)."""
+    good = passages_mod.counted(passage_rows(codings, segments, book, rows))
     resp = segments[segments["role"] == "respondent"].groupby("document_id").size()
     info = _code_info(book)
     frames = []
@@ -331,7 +438,8 @@ def code_group_table(
         ).reset_index()
         hits = good.merge(groups, on="document_id")
         agg = hits.groupby(["group", "code_id"]).agg(
-            n_segments=("segment_id", "nunique"), n_interviews=("document_id", "nunique")
+            n_passages=("passage_id", "size"), n_segments=("n_segments", "sum"),
+            n_interviews=("document_id", "nunique"),
         ).reset_index()
         grid = per_group.merge(info, how="cross").merge(agg, on=["group", "code_id"], how="left")
         grid["grouping"] = grouping
@@ -339,40 +447,45 @@ def code_group_table(
     if not frames:
         return _frame([], "code_department")
     df = pd.concat(frames, ignore_index=True)
-    for c in ("n_segments", "n_interviews"):
+    for c in ("n_passages", "n_segments", "n_interviews"):
         df[c] = df[c].fillna(0).astype("int64")
     df["share"] = _ratio(df["n_segments"], df["respondent_segments"])
     return _frame(df, "code_department")
 
 
 def cooccurrence_table(
-    segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook, unit: str = "segment"
+    segments: pd.DataFrame, codings: pd.DataFrame, book: Codebook, unit: str = "passage",
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Code x code counts of units (segments or turns) that carry both codes.
+    """Code x code counts: passages that share text, or turns that carry both codes.
 
     Args:
         segments: The segments table.
         codings: The codings table (rejected codings do not count).
         book: The codebook (gives the codes and their order).
-        unit: ``"segment"`` or ``"turn"`` (``document_id`` + ``turn_index``).
+        unit: ``"passage"`` (pairs of passages sharing at least one segment; a passage with
+            both codes once; the diagonal is the passages per code) or ``"turn"``
+            (``document_id`` + ``turn_index``; the diagonal is the turns per code).
+        rows: :func:`passage_rows`, when already computed.
 
     Returns:
-        Every ordered pair of codes, zeros included; the diagonal holds the units per code.
+        Every ordered pair of codes, zeros included.
     """
-    good = counted(codings).merge(
-        segments[["segment_id", "document_id", "turn_index"]], on="segment_id"
-    )
-    if unit == "segment":
-        good["unit"] = good["segment_id"]
-        name, count = "cooccurrence_segment", "n_segments"
+    good = passages_mod.counted(passage_rows(codings, segments, book, rows))
+    if unit == "passage":
+        name, count = "cooccurrence_passage", "n_passages"
+        cells = good[["passage_id", "code_id", "segment_ids"]].explode("segment_ids")
+        joined = cells.merge(cells, on="segment_ids", suffixes=("_a", "_b"))
+        pairs = joined[["passage_id_a", "code_id_a", "passage_id_b", "code_id_b"]] \
+            .drop_duplicates()
     elif unit == "turn":
-        good["unit"] = good["document_id"] + "\x1f" + good["turn_index"].astype(str)
         name, count = "cooccurrence_turn", "n_turns"
+        units = good.assign(unit=good["document_id"] + "\x1f" + good["turn_index"].astype(str))
+        cells = units[["unit", "code_id"]].drop_duplicates()
+        pairs = cells.merge(cells, on="unit", suffixes=("_a", "_b"))
     else:
-        raise ValueError(f"unit must be 'segment' or 'turn', not {unit!r}")
-    pairs = good[["unit", "code_id"]].drop_duplicates()
-    joined = pairs.merge(pairs, on="unit", suffixes=("_a", "_b"))
-    n = joined.groupby(["code_id_a", "code_id_b"]).size().rename(count).reset_index()
+        raise ValueError(f"unit must be 'passage' or 'turn', not {unit!r}")
+    n = pairs.groupby(["code_id_a", "code_id_b"]).size().rename(count).reset_index()
     info = _code_info(book)[["code_id", "code_name", "code_order"]]
     a = info.add_suffix("_a")
     b = info.add_suffix("_b")
@@ -400,8 +513,10 @@ def excerpts_table(
     meta: pd.DataFrame,
     seg_texts: dict[str, str],
     scrub: Callable[[Any], Any],
+    rows: pd.DataFrame | None = None,
+    texts: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per coding (rejected ones included) with pseudonymised text and context.
+    """One row per passage and code (rejected ones included) with pseudonymised text and context.
 
     Args:
         segments: The segments table.
@@ -410,45 +525,31 @@ def excerpts_table(
         meta: Exported (pseudonymised) metadata per ``document_id``.
         seg_texts: Pseudonymised text per ``segment_id`` (see :func:`pseudo_segment_texts`).
         scrub: Pseudonymises a further string (the evidence).
+        rows: :func:`passage_rows`, when already computed.
+        texts: Pseudonymised text per passage (:func:`pseudo_passage_texts`); default: the
+            segments' texts joined by a space.
     """
-    segs = segments.sort_values(["document_id", "segment_index"], kind="stable")
-    neighbours: dict[str, tuple[str, str]] = {}
-    passages: dict[str, str] = {}
-    for _, doc in segs.groupby("document_id", sort=False):
-        ids, roles, turns = list(doc["segment_id"]), list(doc["role"]), list(doc["turn_index"])
-        for i, seg_id in enumerate(ids):
-            parts = []
-            for j, keep_end in ((i - 1, True), (i + 1, False)):
-                if not 0 <= j < len(ids) or not seg_texts.get(ids[j]):
-                    parts.append("")
-                    continue
-                text = _clip(seg_texts[ids[j]], CONTEXT_CHARS, keep_end)
-                if turns[j] != turns[i]:
-                    text = f"[{roles[j]}] {text}"
-                parts.append(text)
-            neighbours[seg_id] = (parts[0], parts[1])
-            # What the embedding coder compared with the codebook (prototypes.context_windows).
-            passages[seg_id] = " ".join(
-                seg_texts.get(ids[j], "") for j in range(i - 1, i + 2)
-                if 0 <= j < len(ids) and turns[j] == turns[i] and seg_texts.get(ids[j]))
+    rows = passage_rows(codings, segments, book, rows)
     info = _code_info(book)
-    df = codings.merge(info, on="code_id", how="left").merge(
-        segments[["segment_id", "document_id", "segment_index", "turn_index", "role"]],
-        on="segment_id",
-    )
+    df = rows.merge(info, on="code_id", how="left")
+    role = dict(zip(segments["segment_id"], segments["role"].astype(str), strict=True))
+    df["role"] = [role[ids[0]] for ids in df["segment_ids"]]
     df = df.merge(meta.reindex(columns=["document_id", *GROUP_COLUMNS]), on="document_id",
                   how="left")
-    doc_order = {d: i for i, d in enumerate(dict.fromkeys(segments["document_id"]))}
-    df["_doc"] = df["document_id"].map(doc_order)
-    df = df.sort_values(["code_order", "_doc", "segment_index"], kind="stable")
-    df["text"] = df["segment_id"].map(seg_texts)
-    df["text_in_context"] = [
-        " ".join(p for p in (neighbours[s][0], f"»{t}«", neighbours[s][1]) if p)
-        for s, t in zip(df["segment_id"], df["text"], strict=True)
-    ]
-    df["passage"] = df["segment_id"].map(passages)
-    df["score"] = df["score"].astype("float64").round(3)
+    if texts is None:
+        texts = {pid: " ".join(seg_texts.get(s, "") for s in ids)
+                 for pid, ids in zip(df["passage_id"], df["segment_ids"], strict=True)}
+    df["text"] = df["passage_id"].map(texts)
+    near = Neighbours(segments, seg_texts)
+    df["text_in_context"] = [near.in_context(ids, t) for ids, t in
+                             zip(df["segment_ids"], df["text"], strict=True)]
+    df["other_codes"] = [", ".join(c for c in codes if c != me)
+                         for codes, me in zip(df["codes"], df["code_id"], strict=True)]
+    df["segment_ids"] = df["segment_ids"].map(" ".join)
+    df["probability"] = pd.to_numeric(df["probability"], errors="coerce").astype("float64") \
+        .round(3)
     df["evidence"] = df["evidence"].map(scrub)
+    df = df.sort_values("code_order", kind="stable")  # per code, in text order
     return _frame(df, "excerpts")
 
 
@@ -496,7 +597,18 @@ def keyword_scrubber(pseudo: PseudonymiserLike, names: Sequence[str]) -> Callabl
     if not pseudo.enabled:
         return lambda text: text
     table = pseudo.key_table()
-    pairs = list(zip(table.get("original", []), table.get("placeholder", []), strict=True))
+    categories = table.get("category", pd.Series([""] * len(table), index=table.index))
+    pairs = []
+    for original, placeholder, category in zip(table.get("original", []),
+                                               table.get("placeholder", []), categories,
+                                               strict=True):
+        # Of an address only the part before "@" can name someone: "gemeente" and "example"
+        # in "r.schouten@gemeente.example" are no personal data, and common words in labels.
+        if category == "EMAIL":
+            original = str(original).split("@")[0]
+        elif category == "URL":
+            continue
+        pairs.append((original, placeholder))
     pairs += [(n, pseudo.text(n)) for n in names]
     words: dict[str, str] = {}
     for original, placeholder in pairs:
@@ -530,6 +642,8 @@ def themes_table(
     df["keywords"] = df["keywords"].map(lambda v: scrub(", ".join(v)))
     df["best_code_id"] = df["best_code"]
     df["best_code_name"] = df["best_code_id"].map(names)
+    if "small_talk" not in df.columns:
+        df["small_talk"] = pd.NA
     df["interviews"] = df["interviews"].map(", ".join)
     for col in ("share", "best_code_similarity", "coded_share"):
         df[col] = df[col].round(4)
@@ -551,26 +665,35 @@ def theme_interview_table(
     return _frame(grid, "theme_interview")
 
 
+#: Quote candidates per theme handed to the report (it takes three that no other quote used).
+THEME_QUOTE_CANDIDATES = 12
+
+
 def theme_quotes(
     theme_info: pd.DataFrame, themes: pd.DataFrame, seg_texts: dict[str, str],
-    segments: pd.DataFrame, meta: pd.DataFrame,
-) -> dict[int, dict]:
-    """One quote per theme: its first listed quote segment, else its most probable segment."""
+    segments: pd.DataFrame, meta: pd.DataFrame, n: int = THEME_QUOTE_CANDIDATES,
+) -> dict[int, list[dict]]:
+    """Quote candidates per theme, best first: the theme's own quotes (nearest its centre),
+    then its other segments of six words or more by membership.
+
+    Returns:
+        Topic -> up to ``n`` dicts with ``segment_id``, ``text``, ``document_id`` and
+        ``respondent_function``.
+    """
     doc_of = dict(zip(segments["segment_id"], segments["document_id"], strict=True))
     function = dict(zip(meta["document_id"], meta.get("respondent_function",
                                                       pd.Series(pd.NA, index=meta.index)),
                         strict=True))
-    out = {}
+    out: dict[int, list[dict]] = {}
     for row in theme_info.to_dict("records"):
         topic = int(row["topic"])
         ids = [i for i in row["quote_segment_ids"] if i in seg_texts]
-        if not ids:
-            mine = themes[themes["topic"] == topic].sort_values("probability", ascending=False)
-            ids = [i for i in mine["segment_id"] if i in seg_texts][:1]
-        if ids:
-            doc = doc_of[ids[0]]
-            out[topic] = {"text": seg_texts[ids[0]], "document_id": doc,
-                          "respondent_function": function.get(doc)}
+        mine = themes[themes["topic"] == topic].sort_values(["probability", "segment_id"],
+                                                            ascending=[False, True])
+        long = [i for i in mine["segment_id"] if len(seg_texts.get(i, "").split()) >= 6]
+        ids = list(dict.fromkeys([*ids, *long]))[:n]
+        out[topic] = [{"segment_id": i, "text": seg_texts[i], "document_id": doc_of[i],
+                       "respondent_function": function.get(doc_of[i])} for i in ids]
     return out
 
 

@@ -66,15 +66,18 @@ def _cached_fit(cache_dir: Path) -> Callable[..., Clustering]:
 
     The clustering depends only on the lemmas, the vectors, the seed and the themes code, not on
     the codebook or the codings; a codebook edit therefore re-uses it and pays only for relating
-    the themes to the codes (UMAP's numba compilation alone costs 20-40 s per process).
+    the themes to the codes (UMAP's numba compilation alone costs 20-40 s per process). Above
+    :data:`pipeline.themes.scale.LARGE_CORPUS` segments the fit runs on a sample
+    (:func:`pipeline.themes.scale.fit_auto`).
     """
     def fit(docs: list[str], embeddings: np.ndarray, embedder: Any, seed: int) -> Clustering:
         import bertopic
 
-        from pipeline.themes import core
+        from pipeline.themes import core, scale
 
         digest = hashlib.sha256()
-        for part in (Path(core.__file__).read_bytes(), bertopic.__version__.encode(),
+        for part in (Path(core.__file__).read_bytes(), Path(scale.__file__).read_bytes(),
+                     bertopic.__version__.encode(),
                      str(seed).encode(), "\x00".join(docs).encode(),
                      np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()):
             digest.update(hashlib.sha256(part).digest())
@@ -84,7 +87,7 @@ def _cached_fit(cache_dir: Path) -> Callable[..., Clustering]:
             if cached is not None:
                 return cached
             log.warning("themes: cached clustering %s is unreadable; fitting again.", path)
-        clustering = fit_topics(docs, embeddings, embedder, seed)
+        clustering = scale.fit_auto(docs, embeddings, embedder, seed, fit=fit_topics)
         _save_clustering(path, clustering)
         return clustering
 

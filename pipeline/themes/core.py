@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,8 +66,8 @@ SPREAD_COLUMNS = ("department", "cluster", "respondent_function")
 # Columns of theme_info.csv, in order.
 INFO_COLUMNS = (
     "topic", "label", "keywords", "mmr_keywords", "size", "share", "best_code",
-    "best_code_similarity", "emerging", "coded_share", "coded_by_code", "quote_segment_ids",
-    "interviews", "n_interviews",
+    "best_code_similarity", "emerging", "small_talk", "coded_share", "coded_by_code",
+    "quote_segment_ids", "interviews", "n_interviews",
 )
 
 OUTLIER = -1
@@ -78,6 +79,15 @@ MIN_TOPICS = 4          # fewer HDBSCAN clusters than this: fall back to KMeans
 TINY = 60               # below this many segments: no UMAP/HDBSCAN, KMeans directly
 SINGLE_TOPIC = 10       # below this many segments: one theme
 QUOTE_MIN_WORDS = 6     # quotes prefer segments at least this long
+LABEL_CHARS = 48        # a label stops growing at this length
+PHRASE_TOKENS = 4       # a label phrase spans at most this many words (stop words included)
+# Below this many respondent segments, or this many per theme, themes say little: warned about.
+FEW_SEGMENTS = 300
+FEW_PER_THEME = 30
+# A theme is small talk (no emerging theme) when at least this share of its segments is.
+SMALL_TALK_SHARE = 0.4
+SHORT_REPLY_WORDS = 3   # a segment of at most this many words is a short reply
+LABEL_SAMPLE = 400      # a label's phrases are read from at most this many segments
 
 # A theme is "emerging" unless some code prototype is similar enough to its centroid. Similarity
 # is the cosine *after removing the batch's mean segment vector* from centroid and prototypes
@@ -496,27 +506,232 @@ def has_content(lemmas: list[str]) -> np.ndarray:
     return np.array([bool(analyze(text or "")) for text in lemmas], dtype=bool)
 
 
-def make_label(keywords: list[str], mmr_keywords: list[str], n: int = LABEL_WORDS) -> str:
-    """A short Dutch label: ``n`` keywords that share no word with each other.
+# Words that say nothing about a theme on their own, though they are no stop words: they may
+# be keywords (they separate clusters of answers) but never make a label.
+LABEL_SKIP = frozenset({
+    "daarvoor", "daarna", "daardoor", "meteen", "deels", "eerlijk", "nemen", "hoog", "groot",
+    "klein", "leuk", "prima", "oef", "goeie", "rustig", "uiteindelijk", "wisselend", "nodig",
+    "belangrijk", "genoeg", "tegelijk", "blijken", "volgen", "vraag", "vragen", "woord",
+    "aantal", "meerdere", "twintig", "drie", "twee", "vier", "vijf", "nummer", "example",
+    "mail", "minuut", "uur", "week", "jaar", "maand",
+    # dates are no theme (and a pseudonymised export would show "[DATUM-1]")
+    "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
+    "oktober", "november", "december", "maandag", "dinsdag", "woensdag", "donderdag",
+    "vrijdag", "zaterdag", "zondag", "voorjaar", "najaar", "zomer", "winter",
+})
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """How a keyword (lemmas) is written in the theme's segments.
+
+    Attributes:
+        text: The most frequent spelling, from its first to its last word (stop words between
+            them included: "opgroeien in de stad" for the keyword "opgroeien stad"); lower case
+            except acronyms.
+        name: Written with a capital where no sentence starts: a name or a place, which a
+            label leaves out (the export would have to replace it anyway).
+    """
+
+    text: str
+    name: bool
+
+
+def surface_phrases(texts: list[str], keywords: list[str]) -> dict[str, Phrase]:
+    """How each keyword (a lemma or two, as the vectorizer sees them) is written in ``texts``.
+
+    The texts are tokenised and lemmatised as ingest does (:mod:`pipeline.nlp`); a keyword's
+    words must follow each other once stop words are left out, as in the vectorizer, within one
+    sentence and spanning at most :data:`PHRASE_TOKENS` words. Keywords that no text writes that
+    way (pieces of an e-mail address or a web address) get no phrase.
+
+    Returns:
+        Keyword -> :class:`Phrase`, for the keywords found.
+    """
+    from collections import Counter
+
+    from pipeline.nlp import get_nlp, lemma_of
+
+    wanted = {tuple(k.split()) for k in keywords if k}
+    if not wanted or not texts:
+        return {}
+    pattern = re.compile(TOKEN_PATTERN)
+    stops = set(stop_words())
+    found: dict[tuple[str, ...], Counter] = {}
+    capital: dict[tuple[str, ...], list[bool]] = {}
+    for doc in get_nlp(sentences=False).pipe(texts, batch_size=256):
+        # The vectorizer's tokens: word tokens whose lemma is one token of TOKEN_PATTERN and no
+        # stop word; a token it would cut in pieces (an e-mail address) ends the sequence.
+        seq: list[tuple[str, int]] = []  # (lemma, token index)
+        runs: list[list[tuple[str, int]]] = [seq]
+        for tok in doc:
+            if tok.is_space:
+                continue
+            if tok.is_punct:
+                if tok.text not in ("-", "'", "’"):
+                    seq = []
+                    runs.append(seq)
+                continue
+            lemma = lemma_of(tok.text)
+            pieces = pattern.findall(lemma)
+            if len(pieces) != 1 or pieces[0] != lemma:
+                if len(pieces) > 1:
+                    seq = []
+                    runs.append(seq)
+                continue
+            if lemma not in stops:
+                seq.append((lemma, tok.i))
+        for run in runs:
+            for size in (1, 2):
+                for k in range(len(run) - size + 1):
+                    gram = tuple(lemma for lemma, _ in run[k:k + size])
+                    if gram not in wanted:
+                        continue
+                    first, last = run[k][1], run[k + size - 1][1]
+                    if last - first + 1 > PHRASE_TOKENS:
+                        continue
+                    words = doc[first:last + 1]
+                    found.setdefault(gram, Counter())[
+                        " ".join(t.text if t.text.isupper() and len(t.text) > 1 else
+                                 t.text.lower() for t in words)] += 1
+                    starts = [t for t in words if t.text[:1].isalpha()]
+                    capital.setdefault(gram, []).extend(
+                        t.text[:1].isupper() and not t.text.isupper()
+                        for t in starts if t.i > 0)
+    out = {}
+    for gram, counts in found.items():
+        text = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        seen = capital.get(gram, [])
+        out[" ".join(gram)] = Phrase(text, bool(seen) and all(seen))
+    return out
+
+
+def make_label(keywords: list[str], mmr_keywords: list[str], n: int = LABEL_WORDS,
+               phrases: dict[str, Phrase] | None = None) -> str:
+    """A short Dutch label: up to ``n`` keywords, as written, that share no word.
 
     Keywords both KeyBERTInspired and MMR chose come first (in KeyBERT order), then the two
-    lists alternate. Example: KeyBERT ``["mantelzorger", "respijtzorg", "gemeente"]`` and MMR
-    ``["respijtzorg", "mantelzorger ondersteuning", "wmo"]`` give
-    ``"respijtzorg · mantelzorger · gemeente"``.
+    lists alternate. A keyword that repeats a word ("eerlijk eerlijk"), holds a word of
+    :data:`LABEL_SKIP`, or repeats a word of one chosen before is left out; so is, when
+    ``phrases`` are given (:func:`surface_phrases`), a keyword no segment writes as a phrase
+    or that is a name. The label stops growing at :data:`LABEL_CHARS` characters. Example:
+    KeyBERT ``["mantelzorger", "respijtzorg", "gemeente"]`` and MMR ``["respijtzorg",
+    "mantelzorger ondersteuning", "wmo"]`` give ``"respijtzorg · mantelzorger · gemeente"``.
+
+    Args:
+        keywords: KeyBERTInspired keywords (lemmas), best first.
+        mmr_keywords: MaximalMarginalRelevance keywords (lemmas).
+        n: At most this many parts.
+        phrases: Keyword -> how the segments write it; without it the lemmas are the label.
     """
     both = [w for w in keywords if w in set(mmr_keywords)]
     alternate = [w for pair in zip_longest(keywords, mmr_keywords) for w in pair if w]
     chosen: list[str] = []
     used: set[str] = set()
-    for word in both + alternate:
-        parts = set(word.split())
-        if not word or parts & used:
+    for word in dict.fromkeys(both + alternate):
+        parts = word.split()
+        if not parts or len(set(parts)) < len(parts) or set(parts) & (used | LABEL_SKIP):
             continue
-        chosen.append(word)
-        used |= parts
+        if phrases is not None:
+            phrase = phrases.get(word)
+            if phrase is None or phrase.name:
+                continue
+            text = phrase.text
+        else:
+            text = word
+        if chosen and len(" · ".join([*chosen, text])) > LABEL_CHARS:
+            continue
+        chosen.append(text)
+        used |= set(parts)
         if len(chosen) == n:
             break
     return " · ".join(chosen)
+
+
+# Small talk: what an interview holds besides its subject. Patterns on the segment text
+# (lower case); the first that matches names the kind.
+_SMALL_TALK = (
+    ("contactgegevens", re.compile(
+        r"[\w.+-]+@[\w-]+\.[\w.]+|https?://|www\.|\b0[1-9][\d -]{7,}\d\b|\+31[\d -]{8,}"
+        r"|\b\d{4} ?[a-z]{2}\b(?!\w)|\bpostbus\b|\b(?:mijn|zijn|haar|je|jouw) (?:telefoon)?nummer"
+        r"|\b(?:e-?mail|mail|bel|app) (?:me|mij|je|hem|haar)\b|\be-?mailadres")),
+    ("opname en toestemming", re.compile(
+        # "opnemen" alone also means "include" ("in het omgevingsplan opnemen")
+        r"\bopname\b|\b(?:mag|mogen|kan|kunnen|zal) (?:ik|we|wij) (?:\w+ ){0,3}opnemen\b"
+        r"|\b(?:gesprek|interview) (?:\w+ )?op(?:neem|nemen)\b|\bneemt (?:het |nu )?op\b"
+        r"|\brecorder\b|\btoestemming\b"
+        r"|\banonie?m|\bgeanonimiseerd|\btranscri|\buitgeschreven\b|\bvertrouwelijk")),
+    ("begroeting of afsluiting", re.compile(
+        r"\bgoede(?:morgen|middag|navond)\b|\bhallo\b|\bwelkom\b|\bbedankt\b"
+        r"|\bdank (?:je|u)\b|\bdankjewel\b|\bdankuwel\b|\bfijn dat (?:je|u)\b"
+        r"|\bleuk dat (?:je|u)\b|\btot ziens\b|\bfijne dag\b|\bsucces met\b"
+        r"|\bnog (?:iets )?(?:vragen|toevoegen)\b|\bafronden\b|\blaatste vraag\b"
+        r"|\bvoorstellen\b|\bstel (?:je|jezelf|u) (?:even )?voor\b")),
+    ("kennismaking", re.compile(
+        r"\bik ben (?:\w+,? ){0,3}(?:\w*adviseur|planoloog|\w*regisseur|\w*controller"
+        r"|\w*manager|teamleider|coördinator|medewerker|projectleider|directeur|wethouder"
+        r"|ambtenaar|onderzoeker|specialist|consultant|\w*kundige|jurist|secretaris)\b"
+        r"|\bik (?:werk|zit)(?:te)? (?:hier |nu |al |daar |zelf )?(?:sinds|bij de|als)\b"
+        r"|\b(?:daarvoor|daarna) (?:werkte|zat|was|heb) ik\b|\bvan origine\b"
+        r"|\bik ben (?:hier )?(?:begonnen|aangenomen|gestart|binnengekomen)\b"
+        r"|\bsinds (?:19|20)\d\d (?:zit|werk|ben) ik\b|\bik doe (?:nu |zelf )?vooral\b"
+        r"|\bmijn (?:functie|achtergrond|naam) is\b"
+        r"|\bdat valt onder (?:het cluster|de directie|de afdeling)")),
+)
+_ANNOTATION = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
+def small_talk_kind(text: str) -> str | None:
+    """What kind of small talk a segment is, or None for talk about the subject.
+
+    Kinds: ``contactgegevens`` (an e-mail or web address, a phone number, a postcode, "mijn
+    nummer"), ``opname en toestemming`` (recording, consent, anonymity, the transcript),
+    ``begroeting of afsluiting`` (greetings, thanks, "stel je even voor", closing),
+    ``kennismaking`` (the respondent's function and career: "Ik ben beleidsadviseur bij ...",
+    "Ik werk hier sinds 2017", "Daarvoor zat ik bij ...") and ``korte reactie`` (at most
+    :data:`SHORT_REPLY_WORDS` words: "Goeie vraag.", "Ja hoor, prima.").
+    """
+    low = " ".join(str(text).lower().split())
+    for kind, pattern in _SMALL_TALK:
+        if pattern.search(low):
+            return kind
+    if len(_ANNOTATION.sub(" ", low).split()) <= SHORT_REPLY_WORDS:
+        return "korte reactie"
+    return None
+
+
+def small_talk(texts: list[str], share: float = SMALL_TALK_SHARE) -> str | None:
+    """Why a theme with these segment texts is small talk, or None when it is not.
+
+    A theme is small talk when at least ``share`` of its segments are
+    (:func:`small_talk_kind`); the reason names the kinds, most frequent first, e.g.
+    ``"praatjes: korte reacties, begroeting of afsluiting (12 van 17 segmenten)"``.
+    """
+    kinds = [k for k in (small_talk_kind(t) for t in texts) if k]
+    if not texts or len(kinds) < share * len(texts):
+        return None
+    counts = pd.Series(kinds).value_counts()
+    names = [("korte reacties" if k == "korte reactie" else k)
+             for k in sorted(counts.index, key=lambda k: (-counts[k], k))[:2]]
+    return f"praatjes: {', '.join(names)} ({len(kinds)} van {len(texts)} segmenten)"
+
+
+def batch_warning(n_segments: int, n_themes: int) -> str | None:
+    """A warning (Dutch) when the batch is too small for themes to mean much, else None.
+
+    Too small: fewer than :data:`FEW_SEGMENTS` respondent segments, or fewer than
+    :data:`FEW_PER_THEME` segments per theme on average.
+    """
+    if n_segments == 0 or n_themes == 0:
+        return None
+    per = n_segments / n_themes
+    if n_segments >= FEW_SEGMENTS and per >= FEW_PER_THEME:
+        return None
+    why = (f"{n_themes} thema's uit {n_segments} respondentsegmenten (gemiddeld "
+           f"{per:.0f} per thema)")
+    return (f"{why}: te weinig om op te bouwen (thema's zeggen pas iets vanaf ongeveer "
+            f"{FEW_SEGMENTS} segmenten en {FEW_PER_THEME} per thema). Lees ze als een eerste "
+            "verkenning, niet als uitkomst.")
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -525,12 +740,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _quotes(vectors: np.ndarray, centroid: np.ndarray, n_words: np.ndarray, ids: np.ndarray,
-            k: int = N_QUOTES) -> list[str]:
+            k: int = N_QUOTES, talk: np.ndarray | None = None) -> list[str]:
     """Ids of the ``k`` segments nearest to the centroid, preferring segments of
-    :data:`QUOTE_MIN_WORDS` words or more (ties: earliest segment first, so deterministic)."""
+    :data:`QUOTE_MIN_WORDS` words or more that are no small talk (``talk``; ties: earliest
+    segment first, so deterministic)."""
     sims = vectors @ centroid
     order = np.lexsort((np.arange(len(sims)), -sims))
-    long = [i for i in order if n_words[i] >= QUOTE_MIN_WORDS]
+    talk = np.zeros(len(sims), dtype=bool) if talk is None else talk
+    long = [i for i in order if n_words[i] >= QUOTE_MIN_WORDS and not talk[i]]
     pick = long[:k] if len(long) >= k else (long + [i for i in order if i not in set(long)])[:k]
     return [str(ids[i]) for i in pick]
 
@@ -595,7 +812,9 @@ def describe_themes(segments: pd.DataFrame, embeddings: np.ndarray, clustering: 
             .agg(lambda s: sorted(set(s.astype(str)))).to_dict()
     ids = segments["segment_id"].astype(str).to_numpy()
     docs = segments["document_id"].astype(str).to_numpy()
+    texts = segments["text"].astype(str).to_numpy(dtype=object)
     n_words = segments["text"].astype(str).str.split().str.len().to_numpy()
+    talk_kind = np.array([small_talk_kind(t) is not None for t in texts], dtype=bool)
     rows = []
     for topic in sorted(set(topics.tolist())):
         mask = topics == topic
@@ -603,11 +822,18 @@ def describe_themes(segments: pd.DataFrame, embeddings: np.ndarray, clustering: 
         vectors = embeddings[mask]
         raw_mean = vectors.astype(np.float64).mean(axis=0)
         centroid = _unit(raw_mean).astype(np.float32)
+        talk = None
         if topic == OUTLIER:
             label, best, best_sim, emerging = OUTLIER_LABEL, "", float("nan"), False
         else:
             kw = clustering.keywords.get(topic, [])
-            label = make_label(kw, clustering.mmr_keywords.get(topic, [])) or f"thema {topic}"
+            mmr = clustering.mmr_keywords.get(topic, [])
+            # The phrases as written in the segments nearest the centre (a bounded sample).
+            near = np.lexsort((np.arange(size), -(vectors @ centroid)))[:LABEL_SAMPLE]
+            phrases = surface_phrases([texts[mask][i] for i in near], [*kw, *mmr])
+            label = (make_label(kw, mmr, phrases=phrases) or make_label(kw, mmr)
+                     or f"thema {topic}")
+            talk = small_talk(list(texts[mask]))
             best, best_sim = "", float("nan")
             if judge:
                 codes, sims = relate_to_codes(raw_mean, prototypes, mean)
@@ -615,13 +841,14 @@ def describe_themes(segments: pd.DataFrame, embeddings: np.ndarray, clustering: 
             elif prototypes:
                 codes, _ = relate_to_codes(raw_mean, prototypes, np.zeros_like(raw_mean))
                 best = codes[0]
-            emerging = not best_sim >= threshold
+            emerging = not best_sim >= threshold and talk is None
         seg_codes = [coded.get(s, []) for s in ids[mask]]
         counts = pd.Series([c for cs in seg_codes for c in cs], dtype=object).value_counts()
         counts = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         per_doc = pd.Series(docs[mask]).value_counts()
         per_doc = sorted(per_doc.items(), key=lambda kv: (-kv[1], kv[0]))
-        quotes = [] if topic == OUTLIER else _quotes(vectors, centroid, n_words[mask], ids[mask])
+        quotes = [] if topic == OUTLIER else _quotes(vectors, centroid, n_words[mask], ids[mask],
+                                                     talk=talk_kind[mask])
         rows.append({
             "topic": int(topic),
             "label": label,
@@ -632,6 +859,7 @@ def describe_themes(segments: pd.DataFrame, embeddings: np.ndarray, clustering: 
             "best_code": best,
             "best_code_similarity": best_sim,
             "emerging": emerging,
+            "small_talk": talk,
             "coded_share": round(sum(1 for cs in seg_codes if cs) / size, 4),
             "coded_by_code": [f"{c}:{k}" for c, k in counts],
             "quote_segment_ids": list(quotes),
@@ -774,6 +1002,9 @@ def build_themes(segments: pd.DataFrame, embeddings: np.ndarray, embedder: Any,
         method, n_reassigned, keywords, mmr_keywords = "none", 0, {}, {}
     full = Clustering(topics, probs, keywords, mmr_keywords, method, n_reassigned)
     info = describe_themes(segments, embeddings, full, prototypes, codings, threshold)
+    warning = batch_warning(n, int((info["topic"] != OUTLIER).sum()))
+    if warning:
+        log.warning("themes: %s", warning)
     themes = pd.DataFrame({"segment_id": ids, "topic": topics, "probability": probs.round(6)})
     spread = theme_spread(segments, topics, dict(zip(info["topic"], info["label"], strict=True)))
     return ThemesResult(themes, info, spread, method, n_reassigned)

@@ -44,7 +44,7 @@ BOOK_DATA = {
 }
 BOOK = Codebook.model_validate(BOOK_DATA)
 SPEAKERS = ("Sanne de Wit", "Lotte Vermeulen", "Ahmed El Amrani")
-FIGURES = ("lessen", "code_interview", "cooccurrence", "methods", "themes")
+FIGURES = ("codes", "code_interview", "cooccurrence", "methods", "themes")
 
 
 def _write_codebook(path: Path) -> Path:
@@ -144,7 +144,7 @@ def quick_figures(monkeypatch):
     """Skip rendering (seconds per export) in tests that are not about the figures."""
     from pipeline.export import figures
 
-    def fake(book, tables, counted):
+    def fake(book, tables, counted=None, unit="segmenten"):
         names = [n for n in FIGURES if n != "themes" or "themes" in tables]
         return {n: (b"\x89PNG fake", b"<svg/>") for n in names}
 
@@ -180,6 +180,8 @@ def test_code_document_counts_agree_with_codings(exported):
     cd = _read(out, "code_document")
     assert len(cd) == len(BOOK.codes) * 2  # every code x interview, zeros included
     assert cd["n_segments"].sum() == len(kept) == 11  # the rejected one left out
+    # No two codings of one code are adjacent in one turn here: a passage per coding.
+    assert cd["n_passages"].sum() == 11 and (cd["n_passages"] <= cd["n_segments"]).all()
     got = cd.groupby(["code_id", "document_id"])["n_segments"].sum()
     want = kept.groupby(["code_id", "document_id"]).size()
     assert got[got > 0].sort_index().to_dict() == want.sort_index().to_dict()
@@ -209,14 +211,14 @@ def test_code_department_sums_per_grouping(exported):
 def test_cooccurrence_tables(exported):
     out, _ = exported
     kept = _counted(out)
-    seg = _read(out, "cooccurrence_segment")
+    seg = _read(out, "cooccurrence_passage")
     turn = _read(out, "cooccurrence_turn")
     assert len(seg) == len(turn) == len(BOOK.codes) ** 2
-    m = seg.pivot(index="code_id_a", columns="code_id_b", values="n_segments")
+    m = seg.pivot(index="code_id_a", columns="code_id_b", values="n_passages")
     assert (m.values == m.values.T).all()
     for code, n in kept.groupby("code_id")["segment_id"].nunique().items():
         assert m.loc[code, code] == n
-    assert m.loc["L1", "L2"] == 1  # a[0] carries L1 and L2 (L1 accepted, L2 auto)
+    assert m.loc["L1", "L2"] == 1  # a[0] carries L1 and L2: one passage with both codes
     assert m.loc["L1", "L5"] == 1  # b[3] carries L1 and L5
     t = turn.pivot(index="code_id_a", columns="code_id_b", values="n_turns")
     turns = kept.assign(unit=kept["document_id"] + kept["turn_index"].astype(str))
@@ -247,7 +249,8 @@ def test_interviews_table(exported):
     iv = _read(out, "interviews")
     kept = _counted(out)
     assert list(iv["document_id"]) == ["int02", "int03"]
-    assert iv["coded_segments"].sum() == kept["segment_id"].nunique()
+    # a passage with two codes (a[0]: L1 and L2) counts once
+    assert iv["n_passages"].sum() == kept["segment_id"].nunique() == 9
     assert "interviewer" not in iv.columns
 
 
@@ -267,7 +270,7 @@ def test_workbook_has_every_sheet_and_explains_every_column(exported):
         assert list(header) == tables.columns(name)
         assert {(name, c) for c in header} <= explained, name
     rows = list(wb["code_document"].iter_rows(min_row=2, values_only=True))
-    assert sum(r[4] for r in rows) == 11
+    assert sum(r[tables.columns("code_document").index("n_passages")] for r in rows) == 11
 
 
 def test_every_figure_as_png_300_dpi_and_svg(exported):
@@ -294,12 +297,12 @@ def test_report_has_a_section_per_theme_and_code_with_quotes(exported):
     sections = re.split(r"\n(?=### )", md)
     for code in BOOK.codes:
         body = next(s for s in sections if s.startswith(f"### {code.id} "))
-        n = int((kept["code_id"] == code.id).sum())
-        assert f"**{n} segment" in body
+        n = int((kept["code_id"] == code.id).sum())  # one passage per coding here
+        assert f"**{n} passage" in body
         assert body.count("> „") >= 1  # at least one quote
         assert "— *int0" in body
     assert "## Opkomende thema's" in md and "### Thema 1:" in md
-    assert "](figures/lessen.png)" in md
+    assert "](figures/codes.png)" in md
     assert "Methode" in md and "2 interviews" in md
 
 
@@ -310,10 +313,10 @@ def test_report_quotes_prefer_accepted_both(exported):
     md = (out / config.REPORT_MD).read_text(encoding="utf-8")
     l1 = md.split("### L1 ")[1].split("\n### ")[0]
     first = l1.split("> „")[1].split("”")[0]
-    # The quote is the passage the coder saw: the coded segment with its neighbours.
-    assert best[:30].replace("*", "\\*").replace("_", "\\_") in first
-    rejected = ex[ex["status"] == "rejected"]["passage"].iloc[0]
-    assert rejected[:40] not in md
+    # The quote is the coded passage in bold, within its turn.
+    assert "**" + best[:30].replace("*", "\\*").replace("_", "\\_") in first
+    rejected = ex[ex["status"] == "rejected"]["text"].iloc[0]
+    assert "**" + rejected[:40] not in md  # never quoted (it may be another quote's context)
 
 
 def test_html_report_is_self_contained(exported):
@@ -481,7 +484,7 @@ def test_pseudonymised_excerpts_and_refi_sources_follow_the_offset_map(ingested,
     result = export_core.build_export(documents, segments, codings, BOOK, stub)
     ex = result.tables["excerpts"]
     for row in ex.itertuples():
-        original = segments.loc[segments["segment_id"] == row.segment_id, "text"].iloc[0]
+        original = segments.loc[segments["segment_id"] == row.segment_ids, "text"].iloc[0]
         assert row.text == stub.text(original).strip()
     back = refiqda.read_project(result.project)
     kept = ex[ex["status"] != "rejected"]

@@ -90,8 +90,8 @@ def test_hostile_text_is_exported_and_cannot_run_in_a_spreadsheet(hostile_export
             for cell in row:
                 assert not cell.startswith(FORMULA_START) or re.fullmatch(r"-[\d.]+", cell), \
                     (path.name, cell)
-    # Numbers stay numbers: the negative score is not quoted.
-    assert set(pd.read_csv(out / config.TABLES_DIR / "excerpts.csv")["score"]) == {-0.25}
+    # Numbers stay numbers: the negative probability is not quoted.
+    assert set(pd.read_csv(out / config.TABLES_DIR / "excerpts.csv")["probability"]) == {-0.25}
     interviews = pd.read_csv(out / config.TABLES_DIR / "interviews.csv", dtype=str)
     assert interviews["respondent_function"].tolist() == ["'=HYPERLINK(\"http://x\")"]
     assert interviews["department"].tolist() == ["'-2+3 Zorg\ufffd en welzijn"]

@@ -736,9 +736,14 @@ def test_round_trip_through_codeers_real_pseudonymised_export(tmp_path):
     doc = segments.set_index("segment_id").loc[gone["segment_id"], "document_id"]
 
     def remove(root, _sources):
-        g = refiqda.guid("selection", doc, gone["segment_id"], gone["code_id"])
-        sel = root.find(f".//{_q('PlainTextSelection')}[@guid='{g}']")
-        sel.getparent().remove(sel)
+        # A passage with several codes is one selection with a Coding per code: remove the
+        # Coding (and the selection when it was its only one).
+        g = refiqda.guid("coding", doc, gone["segment_id"], gone["code_id"])
+        coding = root.find(f".//{_q('Coding')}[@guid='{g}']")
+        sel = coding.getparent()
+        sel.remove(coding)
+        if sel.find(_q("Coding")) is None:
+            sel.getparent().remove(sel)
 
     path = tmp_path / "bewerkt.qdpx"
     path.write_bytes(_edit(qdpx, remove))

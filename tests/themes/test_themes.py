@@ -227,6 +227,128 @@ def test_make_label_prefers_shared_keywords_and_skips_overlap():
     assert themes.make_label([], []) == ""
 
 
+# (segment texts of a theme, KeyBERT keywords, MMR keywords, label): sentences of the demo
+# interviews; the keywords are lemmas as BERTopic gave them on the demo (issue 14).
+LABEL_CASES = [
+    # A bigram of lemmas is shown as the segments write it, stop words between included.
+    (["Kinderen die opgroeien in de stad hebben ruimte nodig om te bewegen.",
+      "Voor gezinnen die opgroeien in de stad is een sportpark dichtbij belangrijk."],
+     ["opgroeien stad", "sportpark"], ["opgroeien stad"], "opgroeien in de stad · sportpark"),
+    # "eerlijk eerlijk" repeats a word; "eerlijk" alone says nothing about a theme.
+    (["Eerlijk? Eerlijk gezegd niet zulke hoge.",
+      "Ik vond het eerlijk gezegd lastig om dat vertrouwen te krijgen.",
+      "Het vertrouwen kwam pas later, toen we elkaar beter kenden."],
+     ["eerlijk", "vertrouwen", "eerlijk eerlijk"], ["eerlijk eerlijk", "vertrouwen"],
+     "vertrouwen"),
+    # "gemeente example" and "example" are pieces of an e-mail address, no phrase.
+    (["En als je nog iets wilt weten, mail me gerust, r.schouten@gemeente.example.",
+      "De opdracht kwam van het college, met één wethouder als portefeuillehouder.",
+      "Ik ben eigenlijk de controller voor het fysieke domein."],
+     ["gemeente example", "opdracht", "example"], ["controller", "gemeente example"],
+     "controller · opdracht"),
+    # A name (a capital where no sentence starts) stays out of the label.
+    (["In een van de eerste sessies deed Marloes een rondje van: wat vinden de anderen?",
+      "Toen zei Marloes dat het vertrouwen er moest komen.",
+      "Dat rondje was het begin van het vertrouwen."],
+     ["marloes", "vertrouwen"], ["marloes"], "vertrouwen"),
+    # "datum" is simplemma's lemma of "data": the label shows the word as spoken.
+    (["Alleen, de data zitten overal.",
+      "Iedereen heeft de data in een ander format, soms ook een andere wijkindeling."],
+     ["datum", "wijkindeling"], [], "data · wijkindeling"),
+    (["Dus eigenlijk had ik eerst bij ons op de afdeling het gesprek moeten voeren.",
+      "We hebben dat gesprek moeten voeren met de buitendienst."],
+     ["gesprek voer", "buitendienst"], [], "gesprek moeten voeren · buitendienst"),
+]
+
+
+@pytest.mark.parametrize("texts, keywords, mmr, label", LABEL_CASES)
+def test_labels_are_phrases_without_repeated_or_stop_words(texts, keywords, mmr, label):
+    """Reproduction: labels such as "gemeente example · datum" and "eerlijk eerlijk"."""
+    phrases = themes.surface_phrases(texts, [*keywords, *mmr])
+    got = themes.make_label(keywords, mmr, phrases=phrases)
+    assert got == label
+    stops = set(themes.stop_words())
+    words = [w for part in got.split(" · ") for w in part.split() if w not in stops]
+    assert len(words) == len(set(words))  # no word twice
+    for part in got.split(" · "):  # a part starts and ends with a word that says something
+        assert part.split()[0] not in stops and part.split()[-1] not in stops
+
+
+# (segment text, kind): real-style lines of the demo interviews and of the issue.
+SMALL_TALK_CASES = [
+    ("Oké, hij neemt op.", "opname en toestemming"),
+    ("Mag ik het opnemen?", "opname en toestemming"),
+    ("Vind je het goed dat ik het gesprek opneem? Het wordt daarna anoniem uitgewerkt.",
+     "opname en toestemming"),
+    ("Als je nog vragen hebt, mijn nummer is 06-19 55 38 02, of gewoon via Teams.",
+     "contactgegevens"),
+    ("En als je nog iets wilt weten, mail me gerust, r.schouten@gemeente.example.",
+     "contactgegevens"),
+    ("Het stadskantoor zit op de Coolsingel 40, 3011 AD.", "contactgegevens"),
+    ("Fijn dat je tijd had, Pieter. Kun je jezelf even voorstellen?",
+     "begroeting of afsluiting"),
+    ("Nou, heel erg bedankt voor je tijd.", "begroeting of afsluiting"),
+    ("Ik ben beleidsadviseur bij Duurzaamheid, dat valt onder het cluster "
+     "Stadsontwikkeling.", "kennismaking"),
+    ("Ik werk hier sinds 2017.", "kennismaking"),
+    ("Goeie vraag.", "korte reactie"),
+    ("Ja hoor, prima. (lacht)", "korte reactie"),
+    ("Dan ben je eigenlijk gedwongen om samen iets te bedenken.", None),
+    ("Dat moeten we in het omgevingsplan opnemen, vond de wethouder.", None),
+    ("De begroting is opgeknipt in programma's, en elke directeur is verantwoordelijk voor zijn "
+     "eigen programma.", None),
+]
+
+
+@pytest.mark.parametrize("text, kind", SMALL_TALK_CASES)
+def test_small_talk_kinds(text, kind):
+    assert themes.small_talk_kind(text) == kind
+
+
+def test_small_talk_themes_are_not_emerging(fake_embedder):
+    """Reproduction: a theme of contact details and introductions counted as emerging."""
+    talk = [t for t, k in SMALL_TALK_CASES if k]
+    subject = [
+        "De begroting is opgeknipt in programma's, en elke directeur is verantwoordelijk.",
+        "Als je dan zegt laten we samen iets doen, dan hoort een directeur: straks betaal ik.",
+        "Bij de Omgevingsvisie lag de opdracht bij één cluster en zat het budget daar ook.",
+        "Geld volgt eigenaarschap, en eigenaarschap volgt geld.",
+        "Een gezamenlijk budget, met gezamenlijke opdrachtgevers, zou veel schelen.",
+        "Dus mensen houden hun potjes dicht, want niemand wil betalen voor een ander.",
+    ]
+    texts = talk + subject
+    segments = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(texts))],
+                             "document_id": "int07", "text": texts})
+    topics = np.array([0] * len(talk) + [1] * len(subject))
+    clustering = themes.Clustering(topics, np.ones(len(texts)),
+                                   {0: ["nummer", "opnemen"], 1: ["budget", "directeur"]},
+                                   {0: [], 1: ["geld"]}, "given")
+    info = themes.describe_themes(segments, fake_vectors(texts), clustering, {}, None)
+    talk_row, subject_row = info.iloc[0], info.iloc[1]
+    assert not talk_row["emerging"] and talk_row["small_talk"].startswith("praatjes: ")
+    assert f"van {len(talk)} segmenten" in talk_row["small_talk"]
+    assert subject_row["emerging"] and pd.isna(subject_row["small_talk"])
+    assert len(subject_row["quote_segment_ids"]) == themes.N_QUOTES  # three quotes each
+
+
+@pytest.mark.parametrize("n, k, warned", [(115, 8, True), (250, 2, True), (986, 22, False),
+                                          (986, 40, True), (0, 0, False)])
+def test_batch_warning(n, k, warned):
+    warning = themes.batch_warning(n, k)
+    assert (warning is not None) == warned
+    if warned:
+        assert f"{k} thema's uit {n} respondentsegmenten" in warning
+
+
+def test_a_small_batch_is_warned_about_in_the_log(debate_dir, tmp_path, fake_embedder, caplog):
+    out = _small_out(debate_dir, tmp_path, rows=slice(100, 160))
+    with caplog.at_level(logging.WARNING, logger="codeer"):
+        result = themes_command.run(out, codebook=debate_dir.parent / "codebook.yaml",
+                                    progress=False)
+    assert result.n_themes >= 2
+    assert "thema's uit 60 respondentsegmenten" in caplog.text and "verkenning" in caplog.text
+
+
 def test_relate_to_codes_removes_the_common_direction():
     rng = np.random.default_rng(0)
     common = np.zeros(16)
@@ -334,7 +456,9 @@ def test_theme_info_is_consistent(debate_runs, debate_dir):
         assert 1 <= len(quotes) <= themes.N_QUOTES and set(quotes) <= by_topic[row.topic]
         assert row.label and len(row.label.split(" · ")) <= themes.LABEL_WORDS
         assert row.best_code in {"PGB", "MZ", "GGZ"}
-        assert row.emerging == (not row.best_code_similarity >= themes.EMERGING_THRESHOLD)
+        talk = isinstance(row.small_talk, str)  # small talk is never an emerging theme
+        assert row.emerging == (not row.best_code_similarity >= themes.EMERGING_THRESHOLD
+                                and not talk)
         members = by_topic[row.topic]
         assert row.coded_share == pytest.approx(len(members & coded) / len(members), abs=1e-4)
         assert all(re.fullmatch(r"[A-Z]+:\d+", c) for c in row.coded_by_code)
