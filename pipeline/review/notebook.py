@@ -1,8 +1,13 @@
 """Helpers for the notebooks in ``notebooks/``: overview, review and agreement.
 
-The notebooks read stage outputs only through these functions and write nothing themselves;
-the one thing they record, a review decision, goes through :func:`pipeline.review.record`
-(via :func:`decide` or the buttons of :func:`review_widget`).
+The notebooks read stage outputs only through these functions. They write in two ways only:
+review decisions go through :func:`pipeline.review.decisions.record` and ``record_many`` (via
+:func:`decide`, :func:`add_passage`, :func:`decide_text` or the buttons of
+:func:`review_widget`), memos through :mod:`pipeline.review.memos`; and :func:`recode` (the
+widget's *Opnieuw coderen*) runs the ``codeer code`` stage, which rewrites ``codings.parquet``
+as the command does. A researcher never needs a segment id: passages are found by their text
+(:func:`search_passages`, :func:`find_passage`) and shown as text. Messages a researcher reads
+are in Dutch.
 
 Paths come from the environment, like the command line's defaults: ``CODEER_OUT`` (default
 ``data/coded``) and ``CODEER_CODEBOOK`` (default ``codebook.yaml``), both relative to the
@@ -15,9 +20,12 @@ from __future__ import annotations
 import html
 import math
 import os
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,8 +42,6 @@ if TYPE_CHECKING:
 #: Columns of :func:`review_queue`.
 QUEUE_COLUMNS = ("segment_id", "document_id", "speaker", "role", "text", "turn", "score",
                  "threshold", "method", "evidence", "status")
-
-#: Dutch labels of the review decisions, for messages in the widget.
 
 
 # --------------------------------------------------------------------------- paths and data
@@ -294,6 +300,291 @@ def queue_sizes(data: Data, reviewer: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _num(value: float, digits: int = 2) -> str:
+    """A number the Dutch way (decimal comma); ``-`` for NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}".replace(".", ",").replace("-", "−")
+
+
+# --------------------------------------------------------------------------- what to review next
+
+
+#: Dutch column names of :func:`progress_table`.
+PROGRESS_NAMES = {"code_id": "code", "code_name": "naam", "decisions": "besluiten",
+                  "accept": "akkoord", "reject": "afgewezen", "add": "toegevoegd",
+                  "open_codings": "nog open", "precision": "precisie", "recall": "recall"}
+
+
+def next_passages(data: Data, n: int = 10, code_id: str | None = None,
+                  reviewer: str | None = None) -> pd.DataFrame:
+    """The ``n`` passages whose decision teaches the coder most (see
+    :func:`pipeline.review.command.teaching_queue`): what to review next.
+
+    The coder is retrained on every decision in ``reviews.csv`` first, so a decision made a
+    moment ago already moves the queue. Takes a few seconds (the embeddings come from the
+    cache; the first call in a session also loads the model).
+
+    Args:
+        data: See :func:`load`.
+        n: How many.
+        code_id: Only this code; None or ``""``: every code in turn.
+        reviewer: Only this reviewer's decisions count as made (an independent second review).
+
+    Returns:
+        ``segment_id, document_id, code_id, code_name, probability, reason, coded, text,
+        context`` (``context``: the sentence with up to two neighbours each side in its turn,
+        the sentence marked »…«).
+    """
+    from pipeline.review.command import teaching_queue
+
+    code_id = code_id or None
+    _check_code(data, code_id, allow_none=True)
+    return teaching_queue(data.out, data.codebook, n, code_id, reviewer)
+
+
+def progress_table(data: Data) -> pd.DataFrame:
+    """Per code: the decisions so far and the precision and recall they suggest (see
+    :func:`pipeline.review.command.review_progress`), with Dutch column names."""
+    from pipeline.review.command import review_progress
+
+    table = review_progress(data.out, data.codebook)
+    table.insert(1, "code_name", [c.name for c in data.book.codes])
+    return table.rename(columns=PROGRESS_NAMES)
+
+
+def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
+    """The queue of :func:`next_passages` to read: interview, code, why, and the passage."""
+    return pd.DataFrame({
+        "interview": queue["document_id"],
+        "code": queue["code_id"] + " " + queue["code_name"],
+        "waarom": queue["reason"].map(_REASONS).fillna(queue["reason"]),
+        "kans": queue["probability"].round(2),
+        "nu": queue["coded"].map({True: "gecodeerd", False: "niet gecodeerd"}),
+        "passage": queue["context"],
+    })
+
+
+_REASONS = {"onzeker": "twijfelgeval", "waarschijnlijk": "waarschijnlijk"}
+
+
+# --------------------------------------------------------------------------- passages by text
+
+
+def _norm(text: str) -> str:
+    """Text to compare: accents dropped, case folded, runs of whitespace one space."""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.casefold().split())
+
+
+def _scope(data: Data) -> pd.DataFrame:
+    from pipeline.coding.coder import select_scope
+
+    return select_scope(data.segments, data.book.defaults.scope)
+
+
+def _turns(segments: pd.DataFrame) -> dict[tuple[str, int], pd.DataFrame]:
+    ordered = segments.sort_values(["document_id", "segment_index"], kind="stable")
+    return {k: g.reset_index(drop=True)
+            for k, g in ordered.groupby(["document_id", "turn_index"], sort=False)}
+
+
+def search_passages(data: Data, query: str, n: int = 20) -> pd.DataFrame:
+    """Passages in the coded segments (respondents, or everyone under the codebook's
+    ``scope: all``) that hold ``query``.
+
+    Accents, case and line breaks do not count; words match from their start, so a word may
+    be typed in part ("oplossing" finds "oplossingen"). A query that spans sentences finds the
+    sentences it covers, so a passage is found by pasting it. Exact phrases come first; then
+    single sentences that hold every word of the query.
+
+    Args:
+        data: See :func:`load`.
+        query: A few words, or a whole passage.
+        n: At most this many hits.
+
+    Returns:
+        One row per hit, in that order: ``document_id, turn_index, first, last`` (the positions
+        of the first and last sentence in the turn, from 1), ``segment_ids`` (a list),
+        ``speaker``, ``text`` (the sentences), ``turn`` (the whole turn, the hit marked »…«),
+        ``match`` (``zin`` for the phrase, ``woorden`` for all words).
+    """
+    needle = _norm(query)
+    columns = ["document_id", "turn_index", "first", "last", "segment_ids", "speaker", "text",
+               "turn", "match"]
+    if not needle:
+        return pd.DataFrame(columns=columns)
+    # Matches start at the start of a word ("de oplossingen" is not in "oude oplossingen"),
+    # and may end inside one ("oplossing" finds "oplossingen").
+    phrase = re.compile(r"(?<!\w)" + re.escape(needle))
+    by_word = [re.compile(r"(?<!\w)" + re.escape(w)) for w in needle.split()]
+    hits: list[dict] = []
+    seen: set[tuple] = set()
+    turns = _turns(_scope(data))
+    for match in ("zin", "woorden"):
+        for (doc, turn_index), turn in turns.items():
+            texts = [_norm(t) for t in turn["text"]]
+            spans = []
+            if match == "zin":
+                joined, bounds, pos = " ".join(texts), [], 0
+                for t in texts:
+                    bounds.append((pos, pos + len(t)))
+                    pos += len(t) + 1
+                for found in phrase.finditer(joined):
+                    start, end = found.span()
+                    inside = [i for i, (a, b) in enumerate(bounds) if a < end and b > start]
+                    spans.append((inside[0], inside[-1]))
+            else:
+                spans = [(i, i) for i, t in enumerate(texts)
+                         if all(p.search(t) for p in by_word)]
+            for lo, hi in spans:
+                if (doc, turn_index, lo, hi) in seen or any(
+                        (doc, turn_index) == h[:2] and h[2] <= lo and hi <= h[3] for h in seen):
+                    continue
+                seen.add((doc, turn_index, lo, hi))
+                hits.append(_hit(turn, doc, turn_index, lo, hi, match))
+                if len(hits) >= n:
+                    return pd.DataFrame(hits, columns=columns)
+    return pd.DataFrame(hits, columns=columns)
+
+
+def _marked(texts: list[str], lo: int, hi: int) -> str:
+    """The sentences of a turn, those from ``lo`` to ``hi`` (0-based) marked »…«."""
+    parts = list(texts)
+    parts[lo] = "»" + parts[lo]
+    parts[hi] = parts[hi] + "«"
+    return " ".join(parts)
+
+
+def _hit(turn: pd.DataFrame, doc: str, turn_index: int, lo: int, hi: int, match: str) -> dict:
+    texts = turn["text"].tolist()
+    return {"document_id": doc, "turn_index": int(turn_index), "first": lo + 1, "last": hi + 1,
+            "segment_ids": turn["segment_id"].iloc[lo:hi + 1].tolist(),
+            "speaker": str(turn["speaker"].iloc[lo]), "text": " ".join(texts[lo:hi + 1]),
+            "turn": _marked(texts, lo, hi), "match": match}
+
+
+def turn_sentences(data: Data, segment_id: str) -> pd.DataFrame:
+    """The sentences of the turn that holds ``segment_id``, in order.
+
+    Returns:
+        ``position`` (from 1), ``segment_id``, ``text``.
+
+    Raises:
+        CodeerError: No such segment.
+    """
+    seg = data.segments[data.segments["segment_id"] == segment_id]
+    if seg.empty:
+        raise CodeerError(f"Deze passage staat niet (meer) in {config.SEGMENTS_FILE}: is er "
+                          "opnieuw ingelezen? Laad de gegevens opnieuw (voer het notebook "
+                          "opnieuw uit).")
+    doc, turn_index = seg["document_id"].iloc[0], int(seg["turn_index"].iloc[0])
+    turn = data.segments[(data.segments["document_id"] == doc)
+                         & (data.segments["turn_index"] == turn_index)]
+    turn = turn.sort_values("segment_index", kind="stable")
+    return pd.DataFrame({"position": range(1, len(turn) + 1),
+                         "segment_id": turn["segment_id"].tolist(),
+                         "text": turn["text"].tolist()})
+
+
+def find_passage(data: Data, text: str) -> list[str]:
+    """The segment ids of the one passage that holds ``text`` (see :func:`search_passages`).
+
+    Raises:
+        CodeerError: No passage holds the text, or several do (in Dutch, with what to do).
+    """
+    hits = search_passages(data, text, n=5)
+    exact = hits[hits["match"] == "zin"]
+    if len(exact) == 1:
+        return list(exact["segment_ids"].iloc[0])
+    if exact.empty and len(hits) == 1:
+        return list(hits["segment_ids"].iloc[0])
+    shown = text.strip()[:60]
+    if hits.empty:
+        raise CodeerError(f"De tekst moet in een passage staan. Nu: '{shown}', dat in geen "
+                          "enkele zin voorkomt; kopieer een stuk uit de passage.")
+    where = ", ".join(f"{h.document_id}: {_short(h.text, 40)}" for h in hits.head(3).itertuples())
+    raise CodeerError(f"De tekst moet één passage aanwijzen. Nu: '{shown}', dat in meer dan "
+                      f"één passage staat (bijvoorbeeld {where}); neem een langer stuk tekst.")
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def _check_code(data: Data, code_id: str | None, allow_none: bool = False) -> None:
+    if code_id is None and allow_none:
+        return
+    if code_id not in data.code_ids():
+        raise CodeerError("De code moet er een uit het codeboek zijn "
+                          f"({', '.join(data.code_ids())}). Nu: '{code_id}'.")
+
+
+def _check_reviewer(reviewer: str) -> str:
+    name = str(reviewer or "").strip()
+    if not name or name == "naam":
+        raise CodeerError("REVIEWER moet je naam of initialen zijn, zodat de overeenstemming "
+                          f"tussen beoordelaars te berekenen is. Nu: '{name}'. Vul hem in de "
+                          "eerste cel in en voer die opnieuw uit.")
+    return name
+
+
+def _record(data: Data, segment_ids: list[str], code_id: str, decision: str, reviewer: str,
+            note: str = "") -> list[dict]:
+    """Check in Dutch what the widget can check, then append through
+    :func:`pipeline.review.decisions.record_many` (all decisions or none)."""
+    name = _check_reviewer(reviewer)
+    _check_code(data, code_id)
+    if decision not in DECISION_NAMES:
+        raise CodeerError(f"Het besluit moet 'accept', 'reject' of 'add' zijn. Nu: '{decision}'.")
+    if not segment_ids:
+        raise CodeerError("Kies eerst een passage: zoek op een paar woorden en klik een "
+                          "gevonden passage aan.")
+    known = set(data.segments["segment_id"])
+    if any(s not in known for s in segment_ids):
+        raise CodeerError(f"Deze passage staat niet (meer) in {config.SEGMENTS_FILE}: is er "
+                          "opnieuw ingelezen? Voer het notebook opnieuw uit.")
+    try:
+        return review.record_many(Path(data.out), [
+            {"segment_id": s, "code_id": code_id, "decision": decision, "reviewer": name,
+             "note": note} for s in segment_ids])
+    except CodeerError as exc:
+        # What is left is the log itself (locked, no permission): say so in Dutch.
+        raise CodeerError(f"Niet vastgelegd in {config.REVIEWS_FILE}. Staat het bestand open in "
+                          f"een ander programma, zoals Excel? Sluit het en probeer opnieuw. "
+                          f"(Melding: {exc})") from None
+
+
+def add_passage(data: Data, segment_ids: list[str], code_id: str, reviewer: str,
+                note: str = "") -> list[dict]:
+    """Give a passage (one or more sentences) a code the coder missed: one ``add`` decision
+    per sentence, appended together to ``OUT/reviews.csv``.
+
+    Args:
+        data: See :func:`load`.
+        segment_ids: The sentences of the passage (from :func:`search_passages`,
+            :func:`find_passage` or :func:`turn_sentences`).
+        code_id: The code.
+        reviewer: Your name or initials.
+        note: Why (optional).
+
+    Returns:
+        The rows as written.
+
+    Raises:
+        CodeerError: In Dutch: no reviewer, unknown code, no passage, or the log cannot be
+            written.
+    """
+    return _record(data, list(segment_ids), code_id, "add", reviewer, note)
+
+
+def decide_text(data: Data, text: str, code_id: str, decision: str, reviewer: str,
+                note: str = "") -> list[dict]:
+    """Record a decision about the passage that holds ``text``: ``accept``, ``reject`` or
+    ``add``, one row per sentence of the passage (see :func:`find_passage`)."""
+    return _record(data, find_passage(data, text), code_id, decision, reviewer, note)
+
+
 def decide(out: Path, segment_id: str, code_id: str, decision: str, reviewer: str,
            note: str = "") -> dict:
     """Record one decision (``accept``, ``reject`` or ``add``) in ``OUT/reviews.csv``.
@@ -309,99 +600,419 @@ def decide(out: Path, segment_id: str, code_id: str, decision: str, reviewer: st
     return review.record(Path(out), segment_id, code_id, decision, reviewer, note)
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:+.3f}".replace(".", ",")
+# --------------------------------------------------------------------------- reviewed passages
 
 
-def review_widget(data: Data, out: Path, code_id: str, reviewer: str, n: int = 10):
-    """Buttons to accept or reject the ``n`` most uncertain codings of one code, and a form
-    to add a code to any segment.
+def _passages(rows: pd.DataFrame, segments: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Rows about single sentences joined into passages: adjacent sentences of one turn with the
+    same ``keys`` become one row, with ``text`` (the sentences), ``sentences`` and
+    ``segment_ids``. Other columns take the value of the passage's last sentence."""
+    seg = segments[["segment_id", "document_id", "turn_index", "segment_index", "text"]]
+    merged = rows.merge(seg, on="segment_id", how="inner")
+    if merged.empty:
+        return merged.assign(sentences=pd.Series(dtype="int64"),
+                             segment_ids=pd.Series(dtype=object))
+    order = ["document_id", "turn_index", *keys, "segment_index"]
+    merged = merged.sort_values(order, kind="stable").reset_index(drop=True)
+    # Sentences of one turn follow each other when no other sentence of the turn lies between.
+    rank = segments.sort_values(["document_id", "segment_index"], kind="stable") \
+        .groupby(["document_id", "turn_index"]).cumcount()
+    position = dict(zip(segments.loc[rank.index, "segment_id"], rank, strict=True))
+    merged["_pos"] = merged["segment_id"].map(position)
+    same = (merged[["document_id", "turn_index", *keys]].astype(str)
+            == merged[["document_id", "turn_index", *keys]].astype(str).shift()).all(axis=1)
+    new = ~(same & (merged["_pos"] == merged["_pos"].shift() + 1))
+    merged["_passage"] = new.cumsum()
+    out = merged.groupby("_passage", sort=False).agg(
+        **{c: (c, "last") for c in merged.columns
+           if c not in ("_passage", "text", "segment_id", "_pos")},
+        text=("text", " ".join), sentences=("segment_id", "size"),
+        segment_ids=("segment_id", list))
+    return out.reset_index(drop=True).drop(columns=["segment_index"])
 
-    Every click records one decision via :func:`decide`; run the cell again for the next
-    batch. The widget is built without a running frontend, so its buttons also work from
-    code (``button.click()``).
+
+def reviewed_passages(data: Data, reviewer: str | None = None) -> pd.DataFrame:
+    """The latest decisions, read now from ``reviews.csv``, as passages to read.
+
+    Adjacent sentences of one turn with the same code, decision and reviewer are one passage.
+
+    Args:
+        data: See :func:`load`.
+        reviewer: Only this reviewer's decisions; None: everyone's.
+
+    Returns:
+        Newest first: ``wanneer, beoordelaar, code, besluit, interview, passage, zinnen,
+        notitie`` and ``segment_ids``.
+    """
+    latest = data.reviews(reviewer)
+    columns = ["wanneer", "beoordelaar", "code", "besluit", "interview", "passage", "zinnen",
+               "notitie", "segment_ids"]
+    if latest.empty:
+        return pd.DataFrame(columns=columns)
+    rows = latest[["segment_id", "code_id", "decision", "reviewer", "time", "note"]]
+    passages = _passages(rows, data.segments, ["code_id", "decision", "reviewer"])
+    names = {c.id: f"{c.id} {c.name}" for c in data.book.codes}
+    # The log holds UTC; the researcher reads the time of this computer.
+    local = datetime.now().astimezone().tzinfo
+    times = pd.to_datetime(passages["time"], utc=True).dt.tz_convert(local)
+    table = pd.DataFrame({
+        "wanneer": times.dt.strftime("%Y-%m-%d %H:%M"),
+        "beoordelaar": passages["reviewer"],
+        "code": passages["code_id"].map(names).fillna(passages["code_id"]),
+        "besluit": passages["decision"].map(DECISION_NAMES),
+        "interview": passages["document_id"],
+        "passage": passages["text"],
+        "zinnen": passages["sentences"],
+        "notitie": passages["note"].fillna(""),
+        "segment_ids": passages["segment_ids"],
+        "_time": times,
+    })
+    return table.sort_values("_time", ascending=False, kind="stable") \
+        .drop(columns="_time").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the effect
+
+
+#: What a (segment, code) pair is, in the words of :func:`coding_changes`.
+_NOT_CODED = "niet gecodeerd"
+
+
+def _states(codings: pd.DataFrame) -> dict[tuple[str, str], str]:
+    state = {}
+    for s, c, m, st in zip(codings["segment_id"], codings["code_id"], codings["method"],
+                           codings["status"], strict=True):
+        if st == "rejected":
+            state[(s, c)] = "afgewezen"
+        elif m == "human":
+            state[(s, c)] = "toegevoegd door beoordelaar"
+        elif st == "accepted":
+            state[(s, c)] = "gecodeerd, geaccepteerd"
+        else:
+            state[(s, c)] = "gecodeerd"
+    return state
+
+
+def coding_changes(before: pd.DataFrame, after: pd.DataFrame, segments: pd.DataFrame,
+                   book: Codebook) -> pd.DataFrame:
+    """What changed between two versions of ``codings.parquet``, as passages.
+
+    Returns:
+        One row per passage whose code changed: ``code, interview, voor, na, passage,
+        zinnen`` (``voor``/``na``: ``niet gecodeerd``, ``gecodeerd``, ``gecodeerd,
+        geaccepteerd``, ``toegevoegd door beoordelaar`` or ``afgewezen``), in codebook order.
+    """
+    old, new = _states(before), _states(after)
+    changed = [(s, c, old.get((s, c), _NOT_CODED), new.get((s, c), _NOT_CODED))
+               for s, c in sorted(set(old) | set(new))
+               if old.get((s, c), _NOT_CODED) != new.get((s, c), _NOT_CODED)]
+    columns = ["code", "interview", "voor", "na", "passage", "zinnen"]
+    if not changed:
+        return pd.DataFrame(columns=columns)
+    rows = pd.DataFrame(changed, columns=["segment_id", "code_id", "voor", "na"])
+    passages = _passages(rows, segments, ["code_id", "voor", "na"])
+    order = {c.id: i for i, c in enumerate(book.codes)}
+    names = {c.id: f"{c.id} {c.name}" for c in book.codes}
+    passages = passages.assign(_o=passages["code_id"].map(order).fillna(len(order))) \
+        .sort_values(["_o", "document_id", "turn_index"], kind="stable")
+    return pd.DataFrame({
+        "code": passages["code_id"].map(names).fillna(passages["code_id"]),
+        "interview": passages["document_id"], "voor": passages["voor"], "na": passages["na"],
+        "passage": passages["text"], "zinnen": passages["sentences"],
+    }).reset_index(drop=True)
+
+
+@dataclass
+class Recoded:
+    """The result of :func:`recode`.
+
+    Attributes:
+        data: The outputs read again after coding.
+        changes: See :func:`coding_changes`.
+        seconds: How long coding took.
+    """
+
+    data: Data
+    changes: pd.DataFrame
+    seconds: float
+
+    def summary(self) -> str:
+        """One Dutch sentence on what changed."""
+        n = len(self.changes)
+        if not n:
+            return (f"Opnieuw gecodeerd in {_num(self.seconds, 0)} s: geen passage veranderd.")
+        gained = int((self.changes["voor"] == _NOT_CODED).sum())
+        lost = int((self.changes["na"] == _NOT_CODED).sum())
+        return (f"Opnieuw gecodeerd in {_num(self.seconds, 0)} s: {n} passage(s) veranderd "
+                f"({gained} nieuw gecodeerd, {lost} niet meer gecodeerd, "
+                f"{n - gained - lost} met een besluit).")
+
+
+def recode(data: Data) -> Recoded:
+    """Run the coder again on the batch (``codeer code``: it learns from every decision in
+    ``reviews.csv``), then read the outputs again and list what changed.
+
+    On the demo (seven interviews, two cores) this takes about 8 seconds once the model is
+    loaded; the first time in a session 15 to 25 seconds. It writes ``codings.parquet``, as
+    ``codeer code`` does; ``reviews.csv`` is only read.
+
+    Returns:
+        See :class:`Recoded`.
+
+    Raises:
+        CodeerError: In Dutch when coding fails (the cause in the message).
+    """
+    import time
+
+    from pipeline.coding import command as code_stage
+
+    start = time.perf_counter()
+    try:
+        code_stage.run(Path(data.out), Path(data.codebook), progress=False)
+        fresh = load(data.out, data.codebook)
+    except CodeerError as exc:
+        raise CodeerError(f"Opnieuw coderen is niet gelukt: {exc}") from None
+    seconds = time.perf_counter() - start
+    return Recoded(fresh, coding_changes(data.codings, fresh.codings, fresh.segments,
+                                         fresh.book), seconds)
+
+
+# --------------------------------------------------------------------------- the widget
+
+
+def _error(exc: Exception) -> str:
+    return f"<span style='color:#B00020'>{html.escape(str(exc))}</span>"
+
+
+def _mark_html(text: str) -> str:
+    """Escaped text with the part between »…« highlighted."""
+    escaped = html.escape(text)
+    return re.sub(r"»(.*?)«", lambda m: f"<b style='background:#FFF3B0'>»{m.group(1)}«</b>",
+                  escaped, flags=re.S)
+
+
+def _table_html(frame: pd.DataFrame, columns: list[str], limit: int = 30) -> str:
+    if frame.empty:
+        return ""
+    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>"
+                         f"{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in frame[columns].head(limit).itertuples(index=False))
+    more = (f"<p><i>… en nog {len(frame) - limit}.</i></p>" if len(frame) > limit else "")
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def review_widget(data: Data, out: Path, code_id: str | None, reviewer: str, n: int = 10,
+                  queue: pd.DataFrame | None = None):
+    """Review in the notebook, by text only: the passages that teach the coder most, a search
+    to give any passage a code the coder missed, and a button that codes the batch again and
+    shows what changed and what to review next.
+
+    Every click on *Hoort erbij* or *Hoort er niet bij* records one decision (``accept`` when
+    the coder had the code, ``add`` when it had not; ``reject``). Messages are in Dutch. The
+    widget is built without a running frontend, so its buttons also work from code
+    (``button.click()``).
+
+    Args:
+        data: See :func:`load`.
+        out: The output folder (that of ``data``).
+        code_id: Only passages of this code; None or ``""``: every code in turn.
+        reviewer: Your name or initials.
+        n: Passages per round.
+        queue: The passages to show first (default :func:`next_passages`).
 
     Returns:
         An ``ipywidgets.VBox``.
     """
     import ipywidgets as widgets
 
-    code = next((c for c in data.book.codes if c.id == code_id), None)
-    if code is None:
-        raise CodeerError(f"code must be one of {data.code_ids()}. Got '{code_id}' instead.")
-    queue = review_queue(data, code_id, n=n, reviewer=reviewer)
-    header = widgets.HTML(
-        f"<h3>{html.escape(code.id)} {html.escape(code.name)}</h3>"
-        f"<p>{html.escape(code.definition)}</p>"
-        f"<p><i>{len(queue)} fragment(en) om te beoordelen door {html.escape(reviewer)}; "
-        f"drempel {_fmt(thresholds(data)[code_id])}.</i></p>")
-    items = [header]
-    for row in queue.itertuples():
-        items.append(_excerpt_box(widgets, out, row, code_id, reviewer))
-    if queue.empty:
-        items.append(widgets.HTML("<p>Niets meer te beoordelen voor deze code.</p>"))
-    items.append(_add_box(widgets, data, out, code_id, reviewer))
-    return widgets.VBox(items)
+    code_id = code_id or None
+    _check_code(data, code_id, allow_none=True)
+    state = {"data": data if Path(out) == Path(data.out) else replace(data, out=Path(out))}
+    header = widgets.HTML()
+    items = widgets.VBox()
+    effect = widgets.HTML()
+    status = widgets.HTML()
+
+    def show(rows: pd.DataFrame) -> None:
+        code = next((c for c in data.book.codes if c.id == code_id), None)
+        title = f"{code.id} {code.name}" if code else "alle codes"
+        header.value = (f"<h3>Beoordelen: {html.escape(title)}</h3>"
+                        + (f"<p>{html.escape(code.definition)}</p>" if code else "")
+                        + f"<p><i>{len(rows)} passage(s) voor {html.escape(str(reviewer))}, "
+                        "in de volgorde waarin ze de coder het meest leren.</i></p>")
+        boxes = [_queue_box(widgets, state, row, reviewer) for row in rows.itertuples()]
+        if not boxes:
+            boxes = [widgets.HTML("<p>Niets meer te beoordelen: elke passage heeft een "
+                                  "besluit voor deze code(s).</p>")]
+        items.children = boxes
+
+    def on_recode(_button) -> None:
+        button.disabled = True
+        status.value = "<i>Bezig met opnieuw coderen…</i>"
+        try:
+            result = recode(state["data"])
+            state["data"] = result.data
+            rows = next_passages(result.data, n, code_id, reviewer)
+        except CodeerError as exc:
+            status.value = _error(exc)
+            return
+        finally:
+            button.disabled = False
+        status.value = f"<b>{html.escape(result.summary())}</b>"
+        effect.value = _table_html(result.changes, ["code", "interview", "voor", "na",
+                                                    "passage"])
+        show(rows)
+
+    button = widgets.Button(description="Opnieuw coderen", icon="refresh",
+                            tooltip="De coder leert van je besluiten en codeert de batch "
+                                    "opnieuw; daarna de volgende passages.")
+    button.on_click(on_recode)
+    if queue is None:
+        queue = next_passages(data, n, code_id, reviewer)
+    show(queue)
+    return widgets.VBox([
+        header, items, _add_box(widgets, state, code_id, reviewer),
+        widgets.HTML("<h4>Wat doen je besluiten?</h4><p>Codeer de batch opnieuw: de coder "
+                     "leert van elk besluit. Daarna zie je welke passages een code kregen of "
+                     "verloren, en de volgende passages om te beoordelen (op de demo ongeveer "
+                     "20 seconden).</p>"),
+        widgets.HBox([button, status]), effect])
 
 
-def _excerpt_box(widgets, out: Path, row, code_id: str, reviewer: str):
-    marked = html.escape(f"»{row.text}«")
-    turn = html.escape(row.turn).replace(
-        marked, f"<b style='background:#FFF3B0'>{marked}</b>", 1)
-    info = (f"<small>{html.escape(str(row.document_id))} · {html.escape(str(row.speaker))} "
-            f"({html.escape(str(row.role))}) · score {_fmt(row.score)} · "
-            f"{html.escape(str(row.method))} · {html.escape(str(row.evidence))} · "
-            f"<code>{html.escape(row.segment_id)}</code></small>")
-    accept = widgets.Button(description="Accepteren", button_style="success", icon="check")
-    reject = widgets.Button(description="Afwijzen", button_style="danger", icon="times")
+def _queue_box(widgets, state: dict, row, reviewer: str):
+    why = _REASONS.get(row.reason, row.reason)
+    info = (f"<small>{html.escape(str(row.document_id))} · <b>{html.escape(row.code_id)} "
+            f"{html.escape(str(row.code_name))}</b> · {why} (kans {_num(row.probability)}) · "
+            f"nu {'gecodeerd' if row.coded else 'niet gecodeerd'}</small>")
+    yes = widgets.Button(description="Hoort erbij", button_style="success", icon="check")
+    no = widgets.Button(description="Hoort er niet bij", button_style="danger", icon="times")
     note = widgets.Text(placeholder="notitie (optioneel)")
     status = widgets.HTML("")
 
-    def on_click(decision: str):
+    def on_click(belongs: bool):
         def handler(_button) -> None:
+            data = state["data"]
+            auto = data.codings[(data.codings["segment_id"] == row.segment_id)
+                                & (data.codings["code_id"] == row.code_id)
+                                & (data.codings["method"] != "human")]
+            decision = ("accept" if len(auto) else "add") if belongs else "reject"
             try:
-                decide(out, row.segment_id, code_id, decision, reviewer, note.value)
+                _record(data, [row.segment_id], row.code_id, decision, reviewer, note.value)
             except CodeerError as exc:
-                status.value = f"<span style='color:#B00020'>{html.escape(str(exc))}</span>"
+                status.value = _error(exc)
                 return
-            accept.disabled = reject.disabled = note.disabled = True
+            yes.disabled = no.disabled = note.disabled = True
             status.value = f"<b>{DECISION_NAMES[decision]}</b> door {html.escape(reviewer)}"
         return handler
 
-    accept.on_click(on_click("accept"))
-    reject.on_click(on_click("reject"))
+    yes.on_click(on_click(True))
+    no.on_click(on_click(False))
     return widgets.VBox([
-        widgets.HTML(f"<p>{turn}</p>{info}"),
-        widgets.HBox([accept, reject, note, status]),
+        widgets.HTML(f"<p>{_mark_html(row.context)}</p>{info}"),
+        widgets.HBox([yes, no, note, status]),
     ], layout=widgets.Layout(border="1px solid #DDDDDD", padding="4px", margin="4px 0"))
 
 
-def _add_box(widgets, data: Data, out: Path, code_id: str, reviewer: str):
-    segment = widgets.Text(placeholder="segment_id", description="Segment:")
+def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
+    data = state["data"]
+    query = widgets.Text(placeholder="een paar woorden uit de passage, of de passage zelf",
+                         description="Zoek:", layout=widgets.Layout(width="60%"))
+    search = widgets.Button(description="Zoeken", icon="search")
+    found = widgets.Select(options=[], description="Gevonden:", rows=6,
+                           layout=widgets.Layout(width="95%"))
+    first = widgets.Dropdown(options=[], description="Van zin:",
+                             layout=widgets.Layout(width="95%"))
+    last = widgets.Dropdown(options=[], description="Tot en met:",
+                            layout=widgets.Layout(width="95%"))
+    turn_view = widgets.HTML("")
     code = widgets.Dropdown(options=[(f"{c.id} {c.name}", c.id) for c in data.book.codes],
-                            value=code_id, description="Code:")
+                            value=code_id or data.code_ids()[0], description="Code:")
     note = widgets.Text(placeholder="notitie (optioneel)")
-    button = widgets.Button(description="Code toevoegen", icon="plus")
+    add = widgets.Button(description="Code toevoegen", icon="plus")
     status = widgets.HTML("")
+    hits: dict[int, dict] = {}
+    turn: dict[str, pd.DataFrame] = {}
+
+    def show_range(_change=None) -> None:
+        sentences = turn.get("rows")
+        if sentences is None or first.value is None or last.value is None:
+            turn_view.value = ""
+            return
+        lo, hi = sorted((first.value, last.value))
+        turn_view.value = "<p>" + _mark_html(_marked(sentences["text"].tolist(), lo - 1,
+                                                     hi - 1)) + "</p>"
+
+    def on_found(_change=None) -> None:
+        hit = hits.get(found.value)
+        if hit is None:
+            turn.clear()
+            first.options = last.options = []
+            show_range()
+            return
+        sentences = turn_sentences(state["data"], hit["segment_ids"][0])
+        turn["rows"] = sentences
+        options = [(f"{p}. {_short(t)}", p) for p, t in zip(sentences["position"],
+                                                          sentences["text"], strict=True)]
+        first.options = last.options = options
+        first.value, last.value = hit["first"], hit["last"]
+        show_range()
+
+    def on_search(_button=None) -> None:
+        status.value = ""
+        hits.clear()
+        if not query.value.strip():
+            found.options = []
+            status.value = _error("Typ eerst een paar woorden uit de passage.")
+            on_found()
+            return
+        result = search_passages(state["data"], query.value)
+        for i, hit in enumerate(result.to_dict("records")):
+            hits[i] = hit
+        found.options = [(f"{h['document_id']} · {_short(h['text'], 110)}", i)
+                         for i, h in hits.items()]
+        if not hits:
+            status.value = _error(f"Geen passage gevonden met '{query.value.strip()[:60]}'. "
+                                  "Probeer minder of andere woorden.")
+        found.value = 0 if hits else None
+        on_found()
 
     def on_add(_button) -> None:
-        seg_id = segment.value.strip()
-        try:
-            decide(out, seg_id, code.value, "add", reviewer, note.value)
-        except CodeerError as exc:
-            status.value = f"<span style='color:#B00020'>{html.escape(str(exc))}</span>"
+        sentences = turn.get("rows")
+        if sentences is None or first.value is None or last.value is None:
+            status.value = _error("Kies eerst een passage: zoek op een paar woorden en klik "
+                                  "een gevonden passage aan.")
             return
-        status.value = (f"<b>{html.escape(code.value)} toegevoegd</b> aan "
-                        f"<code>{html.escape(seg_id)}</code> door {html.escape(reviewer)}")
-        segment.value = note.value = ""
+        lo, hi = sorted((first.value, last.value))
+        ids = sentences["segment_id"].iloc[lo - 1:hi].tolist()
+        try:
+            add_passage(state["data"], ids, code.value, reviewer, note.value)
+        except CodeerError as exc:
+            status.value = _error(exc)
+            return
+        text = " ".join(sentences["text"].iloc[lo - 1:hi])
+        status.value = (f"<b>{html.escape(code.value)} toegevoegd</b> door "
+                        f"{html.escape(reviewer)} aan: „{html.escape(_short(text, 160))}”")
+        note.value = ""
 
-    button.on_click(on_add)
+    search.on_click(on_search)
+    found.observe(on_found, names="value")
+    first.observe(show_range, names="value")
+    last.observe(show_range, names="value")
+    add.on_click(on_add)
     return widgets.VBox([
-        widgets.HTML("<h4>Een code toevoegen die de coder miste</h4>"),
-        widgets.HBox([segment, code]), widgets.HBox([note, button]), status,
+        widgets.HTML("<h4>Een code toevoegen die de coder miste</h4><p>Zoek de passage op een "
+                     "paar woorden (of plak hem), kies hem, en stel zo nodig in van welke tot "
+                     "welke zin van de spreekbeurt hij loopt.</p>"),
+        widgets.HBox([query, search]), found, turn_view, first, last,
+        widgets.HBox([code, note, add]), status,
     ])
+
+
+def _short(text: str, width: int = 70) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
 # --------------------------------------------------------------------------- memos
@@ -447,7 +1058,7 @@ def memo_box(data: Data, out: Path, author: str):
     about = widgets.Dropdown(options=[("het project", "project"), ("een passage", "passage"),
                                       ("een interview", "document"), ("een code", "code")],
                              value="project", description="Over:")
-    target = widgets.Text(placeholder="segment-id of tekst / interview-id / code-id",
+    target = widgets.Text(placeholder="een stuk tekst uit de passage / interview / code",
                           description="Welke:")
     text = widgets.Textarea(placeholder="je memo", layout=widgets.Layout(width="100%"))
     button = widgets.Button(description="Memo opslaan", icon="pencil")
@@ -458,20 +1069,19 @@ def memo_box(data: Data, out: Path, author: str):
         log = memos.read_memos(out)
         rows = "".join(
             f"<li><small>{html.escape(str(m['timestamp'])[:16])} · "
-            f"{html.escape(str(m['author']))} · {html.escape(str(m['about']))}"
-            f"{' ' + html.escape(str(m['target'])) if m['target'] else ''}</small><br>"
+            f"{html.escape(str(m['author']))} · {html.escape(_memo_about(data, m))}</small><br>"
             f"{html.escape(str(m['text']))}</li>"
             for m in log.tail(10).to_dict("records"))
         listing.value = f"<ul>{rows}</ul>" if rows else "<p><i>Nog geen memo's.</i></p>"
 
     def on_save(_button) -> None:
         try:
-            row = write_memo(out, text.value, author, about.value, target.value, data)
+            where = _memo_target(data, text.value, author, about.value, target.value)
+            row = write_memo(out, text.value, author, about.value, where, data)
         except CodeerError as exc:
-            status.value = f"<span style='color:#B00020'>{html.escape(str(exc))}</span>"
+            status.value = _error(exc)
             return
-        status.value = (f"<b>Memo opgeslagen</b> ({html.escape(row['about'])}"
-                        f"{' ' + html.escape(row['target']) if row['target'] else ''}) door "
+        status.value = (f"<b>Memo opgeslagen</b> ({html.escape(_memo_about(data, row))}) door "
                         f"{html.escape(author)}")
         text.value = ""
         show()
@@ -480,6 +1090,45 @@ def memo_box(data: Data, out: Path, author: str):
     show()
     return widgets.VBox([widgets.HTML("<h4>Memo schrijven</h4>"), widgets.HBox([about, target]),
                          text, widgets.HBox([button, status]), listing])
+
+
+def _memo_about(data: Data, memo: dict) -> str:
+    """What a memo is about, to read: a passage by its text, not its id."""
+    about = str(memo["about"])
+    target = "" if pd.isna(memo["target"]) else str(memo["target"])
+    if about == "passage":
+        text = data.segments.loc[data.segments["segment_id"] == target, "text"]
+        return f"passage „{_short(text.iloc[0], 80)}”" if len(text) else "passage"
+    names = {"project": "het project", "document": "interview", "code": "code"}
+    return f"{names.get(about, about)} {target}".strip()
+
+
+def _memo_target(data: Data, text: str, author: str, about: str, target: str) -> str:
+    """Check a memo from the form in Dutch; the target as :func:`write_memo` takes it (a passage
+    found by its text becomes the id of its first sentence)."""
+    if not str(text).strip():
+        raise CodeerError("Schrijf eerst je memo in het tekstvak.")
+    if not str(author or "").strip() or author == "naam":
+        raise CodeerError("REVIEWER moet je naam of initialen zijn. Nu: "
+                          f"'{str(author or '').strip()}'. Vul hem in de eerste cel in.")
+    target = str(target or "").strip()
+    if about == "project":
+        return ""
+    if about == "passage":
+        if target in set(data.segments["segment_id"]):
+            return target
+        if not target:
+            raise CodeerError("Bij een passage: typ of plak bij Welke een stuk tekst uit de "
+                              "passage.")
+        return find_passage(data, target)[0]
+    if about == "document":
+        ids = data.documents["document_id"].tolist()
+        if target not in ids:
+            raise CodeerError(f"Bij een interview moet Welke een van {', '.join(ids[:10])} "
+                              f"zijn. Nu: '{target}'.")
+        return target
+    _check_code(data, target)
+    return target
 
 
 # --------------------------------------------------------------------------- agreement
@@ -523,6 +1172,176 @@ def agreement_tables(out: Path, codebook: Path) -> dict[str, tuple[pd.DataFrame,
             n = table["code_id"].map(counted[name]).fillna(0).astype("int64")
             table.insert(1, "reviewed", n)
     return results
+
+
+def _comparisons(out: Path, codebook: Path) -> dict[str, pd.DataFrame]:
+    """The reviewed pairs behind every figure of :func:`agreement_tables`, one row per
+    (segment, code): ``segment_id, code_id, reference, predicted`` (0/1), built as
+    :func:`pipeline.review.agreement.review_agreement` builds its arrays."""
+    book, _ = load_codebook(codebook)
+    codes = [c.id for c in book.codes]
+    reviews = review.read_reviews(Path(out), set(codes))
+    if reviews.empty:
+        return {}
+    codings = storage.read_table(Path(out) / config.CODINGS_FILE, schema.CODINGS)
+    auto = codings[codings["method"] != "human"]
+    auto_pairs = set(zip(auto["segment_id"], auto["code_id"], strict=True))
+    latest = review.latest_decisions(reviews)
+    latest = latest[latest["code_id"].isin(codes)]
+    frames = {"auto_vs_review": pd.DataFrame({
+        "segment_id": latest["segment_id"].tolist(), "code_id": latest["code_id"].tolist(),
+        "reference": latest["decision"].isin(["accept", "add"]).astype(int).tolist(),
+        "predicted": [int(k in auto_pairs) for k in zip(latest["segment_id"], latest["code_id"],
+                                                         strict=True)]})}
+    names = sorted(r for r in reviews["reviewer"].unique() if r)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            da = review.latest_decisions(reviews, a).set_index(["segment_id", "code_id"])
+            db = review.latest_decisions(reviews, b).set_index(["segment_id", "code_id"])
+            both = [k for k in da.index.intersection(db.index) if k[1] in codes]
+            if not both:
+                continue
+            frames[f"{a}_vs_{b}"] = pd.DataFrame({
+                "segment_id": [k[0] for k in both], "code_id": [k[1] for k in both],
+                "reference": [int(da.loc[k, "decision"] != "reject") for k in both],
+                "predicted": [int(db.loc[k, "decision"] != "reject") for k in both]})
+    return frames
+
+
+def kappa_intervals(out: Path, codebook: Path, n_resamples: int = 1000,
+                    level: float = 0.95, seed: int | None = None) -> pd.DataFrame:
+    """Pooled kappa of every comparison with a bootstrap confidence interval, the number of
+    decisions it rests on, and a Dutch sentence on what it means.
+
+    The units are the reviewed (segment, code) pairs; they are resampled per spreekbeurt
+    (all pairs of one turn together, since the sentences of a turn hang together), with the
+    fixed seed :data:`pipeline.config.SEED` (see
+    :func:`pipeline.review.agreement.bootstrap_kappa`).
+
+    Returns:
+        One row per comparison (as in :func:`agreement_tables`): ``vergelijking, besluiten``
+        (pairs), ``fragmenten`` (distinct sentences), ``beurten``, ``kappa, laag, hoog``
+        and ``uitleg``; empty without decisions.
+    """
+    from pipeline.review.agreement import bootstrap_kappa
+
+    columns = ["vergelijking", "besluiten", "fragmenten", "beurten", "kappa", "laag", "hoog",
+               "uitleg"]
+    frames = _comparisons(out, codebook)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    segments = storage.read_table(Path(out) / config.SEGMENTS_FILE, schema.SEGMENTS)
+    turn = dict(zip(segments["segment_id"], segments["document_id"] + "#"
+                    + segments["turn_index"].astype(str), strict=True))
+    rows = []
+    for name, frame in frames.items():
+        # A decision about a segment that is gone (re-ingested text) is its own group.
+        groups = frame["segment_id"].map(turn).fillna(frame["segment_id"]).to_numpy()
+        result = bootstrap_kappa(frame["reference"].to_numpy(), frame["predicted"].to_numpy(),
+                                 groups, n_resamples=n_resamples, level=level, seed=seed)
+        result["fragmenten"] = int(frame["segment_id"].nunique())
+        rows.append({"vergelijking": _comparison_name(name), "besluiten": result["n"],
+                     "fragmenten": result["fragmenten"], "beurten": result["groups"],
+                     "kappa": result["kappa"], "laag": result["low"], "hoog": result["high"],
+                     "uitleg": kappa_sentence(result, level)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _comparison_name(name: str) -> str:
+    if name == "auto_vs_review":
+        return "coder tegenover beoordelaars"
+    return name.replace("_vs_", " tegenover ", 1)
+
+
+def kappa_sentence(result: dict, level: float = 0.95) -> str:
+    """What a kappa and its interval mean, in Dutch (see
+    :func:`pipeline.review.agreement.bootstrap_kappa` for ``result``)."""
+    from pipeline.review.agreement import kappa_words
+
+    kappa, low, high, n = result["kappa"], result["low"], result["high"], result["n"]
+    basis = f"{n} besluit{'en' if n != 1 else ''}"
+    if "fragmenten" in result:
+        basis += f" over {result['fragmenten']} fragment{'en' if result['fragmenten'] != 1 else ''}"
+    basis += f" in {result['groups']} spreekbeurt{'en' if result['groups'] != 1 else ''}"
+    if math.isnan(kappa):
+        return (f"Kappa is niet te berekenen ({basis}): alle besluiten zijn gelijk, zodat "
+                "overeenstemming en toeval niet te scheiden zijn. Beoordeel ook passages waar "
+                "de code niet (of wel) bij hoort.")
+    text = f"Kappa is {_num(kappa)} ({basis}): {kappa_words(kappa)}."
+    if math.isnan(low):
+        return text + (" Voor een betrouwbaarheidsinterval zijn het te weinig besluiten: het "
+                       "getal kan nog alle kanten op. Beoordeel meer passages.")
+    text += (f" Het {round(100 * level)}%-betrouwbaarheidsinterval loopt van {_num(low)} tot "
+             f"{_num(high)}")
+    if low <= 0 <= high:
+        text += (": het omvat 0, dus met deze besluiten is de overeenstemming niet te "
+                 "onderscheiden van toeval.")
+    elif high < 0:
+        text += (": ook de bovengrens ligt onder 0, dus de twee wijken stelselmatig van elkaar "
+                 "af. Kijk welke passages verschillen; misschien lezen ze de code anders.")
+    else:
+        text += (f": meer overeenstemming dan toeval, ergens tussen {kappa_words(low)} en "
+                 f"{kappa_words(high)}.")
+    if high - low > 0.4:
+        text += (" Het interval is breed, dus de schatting is nog onzeker; met vier keer zoveel "
+                 "besluiten wordt het ongeveer half zo breed.")
+    return text
+
+
+def reviewed_counts(out: Path, codebook: Path) -> dict[str, int]:
+    """Per code the number of reviewed pairs behind its threshold curve."""
+    _book, by_code = _reviewed(out, codebook)
+    return {code_id: int(len(rs.truth)) for code_id, rs in by_code.items()}
+
+
+def learning_curve(out: Path) -> pd.DataFrame | None:
+    """``OUT/learning_curve.json`` (written by ``codeer evaluate --gold FILE
+    --learning-curve``), or None when it is not there.
+
+    Raises:
+        CodeerError: The file cannot be read (in Dutch, with what to do).
+    """
+    path = Path(out) / "learning_curve.json"
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_json(path, orient="records", dtype={"fold": str})
+    except ValueError as exc:
+        raise CodeerError(f"{path} is niet te lezen ({exc}). Maak hem opnieuw met `codeer "
+                          "evaluate --gold BESTAND --learning-curve`.") from None
+    needed = {"fold", "decisions", "kappa", "precision", "recall", "passages"}
+    if not needed <= set(table.columns):
+        raise CodeerError(f"{path} moet de kolommen {sorted(needed)} hebben. Nu: "
+                          f"{sorted(table.columns)}. Maak hem opnieuw met `codeer evaluate "
+                          "--gold BESTAND --learning-curve`.")
+    return table
+
+
+def learning_curve_figure(table: pd.DataFrame) -> Figure:
+    """Kappa, precision and recall on held-out interviews against the number of decisions:
+    the pooled curve (``fold == "alle"``) bold, each fold's kappa thin."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    folds = table[table["fold"].astype(str) != "alle"]
+    for i, (_fold, part) in enumerate(folds.groupby("fold", sort=True)):
+        ax.plot(part["decisions"], part["kappa"], color="#BBBBBB", linewidth=0.8,
+                label="kappa per deel" if i == 0 else None)
+    pooled = table[table["fold"].astype(str) == "alle"].sort_values("decisions")
+    styles = {"kappa": ("kappa", "#000000", "-"), "precision": ("precisie", "#0072B2", "--"),
+              "recall": ("recall", "#D55E00", ":")}
+    for col, (label, color, style) in styles.items():
+        ax.plot(pooled["decisions"], pooled[col], color=color, linestyle=style, marker="o",
+                markersize=3, label=label)
+    ax.set_xlabel("aantal besluiten van de beoordelaar")
+    ax.set_ylim(min(-0.05, float(np.nanmin(table["kappa"])) - 0.05), 1.02)
+    ax.axhline(0, color="#999999", linewidth=0.6)
+    n = int(pooled["passages"].max()) if len(pooled) else 0
+    ax.set_title(f"Leercurve: overeenstemming op achtergehouden interviews ({n} passages)",
+                 loc="left", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
 
 
 def threshold_curves(out: Path, codebook: Path) -> dict[str, pd.DataFrame]:
@@ -588,6 +1407,11 @@ def calibration_preview(out: Path, codebook: Path, metric: str = "f1") -> pd.Dat
     for code in book.codes:
         if code.id in by_code:
             entry = calibrate.choose_threshold(by_code[code.id], book.threshold_of(code), metric)
+            if not entry["calibrated"]:  # the researcher reads it: in Dutch
+                entry["reason"] = (
+                    f"{entry['reviewed']} besluit(en), {entry['positives']} hoort erbij; nodig: "
+                    f"{calibrate.MIN_REVIEWED}, met minstens {calibrate.MIN_PER_CLASS} akkoord "
+                    f"en {calibrate.MIN_PER_CLASS} afgewezen")
             rows.append({"code_id": code.id, **entry})
     columns = ["code_id", "default", "threshold", "calibrated", "reviewed", "positives",
                "f1_default", "f1_calibrated", "reason"]
@@ -595,7 +1419,7 @@ def calibration_preview(out: Path, codebook: Path, metric: str = "f1") -> pd.Dat
 
 
 def threshold_figure(curves: dict[str, pd.DataFrame], current: dict[str, float],
-                     columns: int = 2) -> Figure | None:
+                     columns: int = 2, counts: dict[str, int] | None = None) -> Figure | None:
     """One small plot per code: F1, precision and recall against the threshold.
 
     Args:
@@ -603,6 +1427,7 @@ def threshold_figure(curves: dict[str, pd.DataFrame], current: dict[str, float],
         current: The threshold in effect per code (see :func:`thresholds`), drawn as a
             dashed line.
         columns: Plots per row.
+        counts: Reviewed pairs per code (see :func:`reviewed_counts`), shown in the titles.
 
     Returns:
         The figure, or None without curves.
@@ -633,8 +1458,10 @@ def threshold_figure(curves: dict[str, pd.DataFrame], current: dict[str, float],
             ax.annotate(f"nu {th:.2f}".replace(".", ","), (th, 1.02), ha="center",
                         fontsize=8, color="#555555", xycoords=("data", "axes fraction"))
         ax.set_ylim(-0.02, 1.05)
-        ax.set_title(code_id, loc="left", fontsize=10)
-        ax.set_xlabel("drempel (score)")
+        n = (counts or {}).get(code_id)
+        ax.set_title(code_id if n is None else f"{code_id} ({n} besluiten)", loc="left",
+                     fontsize=10)
+        ax.set_xlabel("drempel (kans)")
     for ax in axes[len(curves):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, frameon=False)
