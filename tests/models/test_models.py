@@ -428,7 +428,10 @@ def test_backend_comes_from_the_environment(monkeypatch):
 @pytest.mark.slow
 def test_onnx_and_torch_code_the_demo_alike(demo_copy, model, onnx_model, tmp_path, monkeypatch):
     """The default (onnx) and the fallback (torch) on the demo interviews: every context window
-    at cosine 1.000000, and the same codings (scores within float32 rounding)."""
+    at cosine 1.000000, and the same codings. The probabilities agree to 1e-3, not to float32
+    rounding: the learner's logistic regressions (C=10, lbfgs to its tolerance) are fitted on
+    the two backends' vectors, and their 1e-7 differences move a probability by up to ~6e-4
+    (measured on the demo); no coding changes."""
     import pandas as pd
 
     from pipeline import config, schema, storage
@@ -458,4 +461,4 @@ def test_onnx_and_torch_code_the_demo_alike(demo_copy, model, onnx_model, tmp_pa
     assert not torch_codings["model_id"].str.endswith("+onnx").any()
     keys = ["segment_id", "code_id", "method", "status", "evidence"]
     pd.testing.assert_frame_equal(onnx_codings[keys], torch_codings[keys])
-    np.testing.assert_allclose(onnx_codings["score"], torch_codings["score"], atol=1e-5)
+    np.testing.assert_allclose(onnx_codings["score"], torch_codings["score"], atol=1e-3)
