@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import zlib
 from pathlib import Path
@@ -14,7 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # One embedding cache for the whole session: several tests code the same demo interviews
 # and debates in their own output folders, and need not embed them again.
-os.environ.setdefault("CODEER_CACHE_DIR", tempfile.mkdtemp(prefix="codeer-test-cache-"))
+if "CODEER_CACHE_DIR" not in os.environ:
+    os.environ["CODEER_CACHE_DIR"] = tempfile.mkdtemp(prefix="codeer-test-cache-")
+    # Removed when the session ends (it holds ~10 MB of vectors per session).
+    atexit.register(shutil.rmtree, os.environ["CODEER_CACHE_DIR"], True)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
