@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.vocab import Backend, Unit
@@ -67,6 +68,28 @@ PARTITION_SIZE = 256
 
 # Seeds: every stochastic step uses this one.
 SEED = 42
+
+
+# The reproducible-builds convention (https://reproducible-builds.org/specs/source-date-epoch/):
+# when set, the time a run records for its codings, so that two runs give the same bytes.
+SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"
+
+
+def run_time() -> datetime:
+    """The time this run records (whole seconds, UTC): ``$SOURCE_DATE_EPOCH`` when set, else now.
+
+    Raises:
+        CodeerError: If ``SOURCE_DATE_EPOCH`` is not a whole number of seconds.
+    """
+    value = os.environ.get(SOURCE_DATE_EPOCH_ENV, "").strip()
+    if not value:
+        return datetime.now(UTC).replace(microsecond=0)
+    if not value.isdigit():
+        from pipeline.errors import CodeerError
+
+        raise CodeerError(f"{SOURCE_DATE_EPOCH_ENV} must be whole seconds since 1970-01-01 UTC. "
+                          f"Got {value!r} instead. Unset it, or set e.g. 1767225600.")
+    return datetime.fromtimestamp(int(value), UTC)
 
 
 def cache_dir(out: Path) -> Path:

@@ -213,7 +213,7 @@ SEGMENTS = Contract(
 
 CODINGS = Contract(
     name="codings",
-    version=2,
+    version=3,
     columns={
         "segment_id": "str",
         "code_id": "str",
@@ -225,9 +225,13 @@ CODINGS = Contract(
         "reviewed_at": "str",
         "codebook_sha256": "str",
         "model_id": "str",
+        # When `codeer code` first made this automatic coding (ISO 8601, UTC, seconds): kept
+        # while a re-run gives the same coding, so exports date it by when it was made.
+        "coded_at": "str",
     },
-    # Rule-only and human codings have no score; unreviewed codings no reviewer.
-    nullable=frozenset({"score", "reviewer", "reviewed_at"}),
+    # Rule-only and human codings have no score; unreviewed codings no reviewer; human codings
+    # (added by a researcher) no coded_at: their date is reviewed_at.
+    nullable=frozenset({"score", "reviewer", "reviewed_at", "coded_at"}),
     allowed={"method": vocab.METHODS, "status": vocab.STATUSES},
     ranges={"score": (-1.0, 1.0)},
     unique=("segment_id", "code_id"),

@@ -206,6 +206,8 @@ def test_two_workers_give_the_single_run_outputs(tmp_path, monkeypatch):
     from pipeline.models.build import build_model
 
     build_model()
+    # Both runs record the same time for their codings (the reproducible-builds convention).
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     single, cluster = tmp_path / "single", tmp_path / "cluster"
     runner = CliRunner()
     args = ["run", "--raw", str(DEMO_RAW), "--codebook", str(CODEBOOK), "-q"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from pipeline.coding.codebook import load_codebook
 from pipeline.coding.coder import code_segments, prepare, score, select_scope
 from pipeline.errors import CodeerError
 from pipeline.models.cache import EmbeddingCache
+from pipeline.vocab import Method
 
 log = logging.getLogger("codeer")
 
@@ -80,6 +82,8 @@ def run(
     codings, notes = review.apply_reviews(codings, reviews, set(segments["segment_id"]))
     for note in notes:
         log.warning("%s", note)
+    codings = stamp_coded_at(codings, _previous_codings(out / config.CODINGS_FILE),
+                             config.run_time())
     storage.write_table(codings, out / config.CODINGS_FILE, schema.CODINGS)
     n_seg = codings["segment_id"].nunique()
     by_method = codings["method"].value_counts().to_dict()
@@ -92,3 +96,38 @@ def run(
         time.perf_counter() - t0, out / config.CODINGS_FILE,
     )
     return codings
+
+
+def _previous_codings(path: Path) -> pd.DataFrame | None:
+    """The codings of the previous run, or None when there is none this codeer can read."""
+    if not path.exists():
+        return None
+    try:
+        return storage.read_table(path, schema.CODINGS)
+    except CodeerError:  # an older schema or a damaged file: every coding is new
+        return None
+
+
+def stamp_coded_at(codings: pd.DataFrame, previous: pd.DataFrame | None,
+                   now: datetime) -> pd.DataFrame:
+    """Fill ``coded_at`` of the automatic codings: the previous run's date where that run made
+    the same coding (same segment, code, method and evidence), else ``now``.
+
+    Human codings keep none (a researcher's decision is dated by ``reviewed_at``). Keeping the
+    earlier date makes a re-run that changes nothing date nothing anew, so its exports are the
+    same bytes.
+    """
+    keys = ["segment_id", "code_id", "method", "evidence"]
+    stamp = now.astimezone(UTC).isoformat(timespec="seconds")
+    out = codings.copy()
+    earlier: dict[tuple, str] = {}
+    if previous is not None and "coded_at" in previous:
+        known = previous[previous["coded_at"].notna()]
+        earlier = dict(zip(known[keys].itertuples(index=False, name=None), known["coded_at"],
+                           strict=True))
+    automatic = out["method"] != Method.HUMAN.value
+    dates = [earlier.get(k, stamp) if auto else pd.NA
+             for k, auto in zip(out[keys].itertuples(index=False, name=None), automatic,
+                                strict=True)]
+    out["coded_at"] = pd.array(dates, dtype="string")
+    return out
