@@ -114,7 +114,7 @@ QUEUE_NOTE = "wachtrij"
 
 #: Dutch labels, for everything a researcher reads.
 ROLE_NAMES = {"interviewer": "interviewer", "respondent": "respondent", "other": "overig"}
-METHOD_NAMES = {"rule": "regel", "embedding": "embedding", "both": "regel én embedding",
+METHOD_NAMES = {"rule": "regel", "embedding": "model", "both": "regel én model",
                 "human": "handmatig"}
 STATUS_NAMES = {"auto": "automatisch", "accepted": "geaccepteerd", "rejected": "afgewezen"}
 DECISION_NAMES = {"accept": "geaccepteerd", "reject": "afgewezen", "add": "toegevoegd"}

@@ -128,12 +128,17 @@ def _slug(name: str) -> str:
 
 def _definition(description: str) -> tuple[str, list[str], list[str]]:
     """codeer's description layout back into definition, include and exclude: paragraphs
-    "Include:" / "Exclude:" with one "- criterion" per line (or "Include: a; b" on one line)."""
+    "Include:" / "Exclude:" (or, as codeer writes them in Dutch, "Wel coderen:" / "Niet
+    coderen:") with one "- criterion" per line (or "Include: a; b" on one line)."""
+    from pipeline.export.refiqda import EXCLUDE_LABEL, INCLUDE_LABEL, description_labels
+
+    heads = {h: k for k in (INCLUDE_LABEL, EXCLUDE_LABEL) for h in description_labels(k)}
     parts = [p.strip() for p in re.split(r"\n\s*\n", description) if p.strip()]
     definition: list[str] = []
-    lists: dict[str, list[str]] = {"Include": [], "Exclude": []}
+    lists: dict[str, list[str]] = {INCLUDE_LABEL: [], EXCLUDE_LABEL: []}
     for part in parts:
         head, _sep, rest = part.partition(":")
+        head = heads.get(head, head)
         if head in lists and _sep:
             lines = [ln.strip() for ln in rest.strip().splitlines() if ln.strip()]
             if lines and all(ln.startswith("- ") for ln in lines):
@@ -142,7 +147,7 @@ def _definition(description: str) -> tuple[str, list[str], list[str]]:
                 lists[head] += [x.strip() for x in rest.split(";") if x.strip()]
         else:
             definition.append(" ".join(part.split()))
-    return "\n\n".join(definition), lists["Include"], lists["Exclude"]
+    return "\n\n".join(definition), lists[INCLUDE_LABEL], lists[EXCLUDE_LABEL]
 
 
 def _walk(code: _Code) -> list[_Code]:

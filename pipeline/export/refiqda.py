@@ -77,7 +77,8 @@ from lxml import etree
 from pipeline import __version__, storage
 from pipeline.coding.codebook import Code, Codebook
 from pipeline.errors import CodeerError
-from pipeline.vocab import ROLE_NAMES
+from pipeline.i18n import N_, SOURCE_LANGUAGE, gettext, language, translations
+from pipeline.vocab import METHOD_NAMES, ROLE_NAMES, STATUS_NAMES
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -120,8 +121,24 @@ _SELECTION_NAME_CHARS = 60
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: A placeholder of the pseudonymiser ("[PERSOON-1]", "[LOCATIE-12]").
 PLACEHOLDER = re.compile(r"\[[A-ZÀ-Þ][A-ZÀ-Þ_]*-\d+\]")
-#: A selection description codeer wrote (not a researcher's comment).
-CODEER_DESCRIPTION = re.compile(r"^(?:method=\S+ (?:score=\S+ )?status=\S+|time=\S+)(?: |$)")
+#: What starts a selection description codeer writes (:func:`_description`).
+DESCRIPTION_MARK = "codeer |"
+#: A selection description codeer wrote (not a researcher's comment): this version's, or the
+#: ``method=... status=...`` / ``time=...`` of earlier versions.
+CODEER_DESCRIPTION = re.compile(
+    r"^(?:codeer \||(?:method=\S+ (?:score=\S+ )?status=\S+|time=\S+)(?: |$))"
+)
+#: The paragraph labels of a code's description (:func:`_code_description`): English source.
+INCLUDE_LABEL = N_("Include")
+EXCLUDE_LABEL = N_("Exclude")
+
+
+def description_labels(label: str) -> set[str]:
+    """``label`` (:data:`INCLUDE_LABEL` or :data:`EXCLUDE_LABEL`) in every language codeer
+    writes, so that an export in either language reads back."""
+    from pipeline.i18n import LANGUAGES
+
+    return {translations(lang).gettext(label) for lang in LANGUAGES}
 
 Offsets = Callable[[str, int, int], tuple[int, int]]
 
@@ -255,10 +272,12 @@ def _unique_names(names: list[str], ids: list[str]) -> list[str]:
 
 
 def _code_description(code: Code) -> str:
-    """The definition, then "Include:" and "Exclude:" with one criterion per line ("- ...");
-    :mod:`pipeline.coding.codebook_import` reads this layout back."""
+    """The definition, then "Include:" and "Exclude:" (in Dutch "Wel coderen:" and "Niet
+    coderen:") with one criterion per line ("- ..."); :mod:`pipeline.coding.codebook_import`
+    reads this layout back in either language."""
     parts = [code.definition.strip()] if code.definition.strip() else []
-    for label, items in (("Include", code.include), ("Exclude", code.exclude)):
+    for label, items in ((gettext(INCLUDE_LABEL), code.include),
+                         (gettext(EXCLUDE_LABEL), code.exclude)):
         if items:
             parts.append(f"{label}:\n" + "\n".join(f"- {' '.join(i.split())}" for i in items))
     return "\n\n".join(parts)
@@ -468,11 +487,12 @@ def review_notes(reviews: pd.DataFrame, scrub: Callable[[str], str] = str) -> li
         text = str(row.get("note") or "").strip()
         if not text:
             continue
-        decision = DECISION_NAMES.get(row["decision"], row["decision"])
+        decision = _shown(DECISION_NAMES, row["decision"])
         notes.append(Note(text=scrub(text), author=str(row["reviewer"]), about="coding",
                           target=str(row["segment_id"]), code_id=str(row["code_id"]),
                           created=_parse_date(row.get("time") or row.get("timestamp")),
-                          name=f"Review {row['code_id']}: {decision}"))
+                          name=gettext("Review {code}: {decision}").format(
+                              code=row["code_id"], decision=decision)))
     return notes
 
 
@@ -484,7 +504,7 @@ def memo_notes(memos: pd.DataFrame, scrub: Callable[[str], str] = str) -> list[N
     for row in memos.to_dict("records"):
         about = str(row["about"])
         target = str(row.get("target") or "")
-        label = MEMO_TARGET_NAMES.get(about, about)
+        label = _shown(MEMO_TARGET_NAMES, about)
         notes.append(Note(text=scrub(str(row["text"]).strip()), author=str(row["author"]),
                           about=about, target=target,
                           created=_parse_date(row.get("time") or row.get("timestamp")),
@@ -639,29 +659,45 @@ def _users(selections: list[dict], reviewers: Sequence[str], authors: Iterable[s
     return sorted(names, key=lambda n: -counts[n])
 
 
+def _shown(names: Mapping[str, str], value: object) -> str:
+    """A vocabulary value by its Dutch name (:mod:`pipeline.vocab`); English keeps the value."""
+    value = str(value)
+    return value if language() == SOURCE_LANGUAGE else names.get(value, value)
+
+
 def _times(sel: dict) -> str | None:
     start, end = sel.get("time_start"), sel.get("time_end")
     if _missing(start):
         return None
     end = start if _missing(end) else end
-    return f"time={_clock(start)}-{_clock(end)}"
+    return gettext("time {start}-{end}").format(start=_clock(start), end=_clock(end))
 
 
 def _description(sel: dict) -> str | None:
+    """What a researcher reads about an automatic coding in their CAQDAS, in plain words:
+    ``codeer | model, chance 0.412, automatic | time ... | why: ...`` (translated).
+
+    It starts with :data:`DESCRIPTION_MARK`, so that :mod:`pipeline.review.caqdas_import`
+    tells it from a researcher's comment (:data:`CODEER_DESCRIPTION`).
+    """
     times = _times(sel)
-    if sel["method"] == "human":
-        return times
-    parts = [f"method={sel['method']}"]
-    score = sel.get("score")
-    if not _missing(score):
-        parts.append(f"score={float(score):.3f}")
-    parts.append(f"status={sel['status']}")
+    parts = []
+    if sel["method"] != "human":
+        how = [_shown(METHOD_NAMES, sel["method"])]
+        score = sel.get("score")
+        if not _missing(score):
+            number = f"{float(score):.3f}"
+            if language() != SOURCE_LANGUAGE:
+                number = number.replace(".", ",")  # Dutch decimal comma
+            how.append(gettext("chance accepted {number}").format(number=number))
+        how.append(_shown(STATUS_NAMES, sel["status"]))
+        parts.append(", ".join(how))
     if times:
         parts.append(times)
     evidence = sel.get("evidence")
-    if not _missing(evidence) and str(evidence).strip():
-        parts.append(f"evidence={str(evidence).strip()}")
-    return " ".join(parts)
+    if sel["method"] != "human" and not _missing(evidence) and str(evidence).strip():
+        parts.append(gettext("why: {evidence}").format(evidence=str(evidence).strip()))
+    return " | ".join([DESCRIPTION_MARK.removesuffix(" |"), *parts]) if parts else None
 
 
 def _selection_name(text: str) -> str:
@@ -924,12 +960,13 @@ def build_project(
         notes_el = etree.SubElement(root, q("Notes"))
         for note in sorted(dict.fromkeys(all_notes), key=lambda n: n.guid):
             note_el = etree.SubElement(
-                notes_el, q("Note"), guid=note.guid, name=_clean(note.name or "Notitie"),
+                notes_el, q("Note"), guid=note.guid, name=_clean(note.name or gettext("Note")),
                 creatingUser=user_guid[note.author],
                 creationDateTime=_timestamp(note.created) if note.created else stamp)
             etree.SubElement(note_el, q("PlainTextContent")).text = _clean(note.text)
     etree.SubElement(root, q("Description")).text = _clean(
-        f"Exported by codeer {__version__} with codebook '{book.name}'."
+        gettext("Exported by codeer {version} with codebook '{name}'.").format(
+            version=__version__, name=book.name)
     )
     for note in placed.project:
         etree.SubElement(root, q("NoteRef"), targetGUID=note.guid)

@@ -23,6 +23,7 @@ from pipeline.coding.codebook import Codebook
 from pipeline.errors import CodeerError
 from pipeline.export import passages as passages_mod
 from pipeline.export.privacy import PseudoDocLike, PseudonymiserLike, metadata_columns
+from pipeline.i18n import N_, gettext
 
 log = logging.getLogger("codeer")
 
@@ -37,7 +38,7 @@ CONTEXT_CHARS = 160
 _SEGMENT = "segment (een zin, of een hele spreekbeurt bij --unit turn)"
 _PASSAGE = ("passage: aaneengesloten zinnen uit één spreekbeurt met dezelfde code; telt als één "
             "codering, hoeveel zinnen ze ook heeft")
-_SHARE = ("aandeel: n_segments gedeeld door respondent_segments (0-1), dus welk deel van wat de "
+_SHARE = ("aandeel: segmenten gedeeld door respondentsegmenten (0-1), dus welk deel van wat de "
           "respondent zei deze code heeft; leeg als er geen respondentsegmenten zijn")
 _THEME = "naam van het thema in het codeboek waar de code onder valt (bijv. Aan tafel)"
 
@@ -77,8 +78,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Per code en groep interviews (afdeling, cluster of functie van de respondent): hoe "
         "vaak de code voorkomt. Alleen voor metadatakolommen die er zijn.",
         {
-            "grouping": "waarnaar gegroepeerd is: department (afdeling), cluster of "
-                        "respondent_function (functie)",
+            "grouping": "waarnaar gegroepeerd is: afdeling, cluster of functie van de "
+                        "respondent",
             "group": "de waarde van die groep (bijv. de naam van de afdeling)",
             "theme": _THEME,
             "code_id": "id van de code",
@@ -119,8 +120,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "excerpts": (
         "Eén rij per gecodeerde passage en code: de tekst (gepseudonimiseerd) met context. Een "
-        "passage met twee codes staat er twee keer in (één rij per code, zie other_codes). Ook "
-        "afgewezen passages staan erin, herkenbaar aan de kolom status; ze tellen in de andere "
+        "passage met twee codes staat er twee keer in (één rij per code, zie andere codes). Ook "
+        "afgewezen passages staan erin, herkenbaar aan de reviewstatus; ze tellen in de andere "
         "tabellen niet mee.",
         {
             "theme": _THEME,
@@ -134,7 +135,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
                            "spaties (voor codeer review en reviews.csv)",
             "n_segments": "aantal segmenten (zinnen) in de passage",
             "turn_index": "volgnummer van de spreekbeurt in het interview (vanaf 0)",
-            "role": "rol van de spreker: respondent, interviewer of other",
+            "role": "rol van de spreker: respondent, interviewer of overig",
             "respondent_function": "functie van de respondent (leeg als onbekend)",
             "department": "afdeling van de respondent (leeg als onbekend)",
             "cluster": "cluster van de afdeling (leeg als onbekend)",
@@ -145,12 +146,13 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "probability": "kans (0-1) dat een onderzoeker deze code op deze passage accepteert, "
                            "zoals codeer die schat: de hoogste van de zinnen; leeg bij "
                            "handmatige codes",
-            "method": "hoe de code is toegekend: rule (regel), embedding (model), both (regel én "
-                      "model) of human (handmatig)",
+            "method": "hoe de code is toegekend: regel (een trefwoordregel van het codeboek "
+                      "trof), model (de passage lijkt op de voorbeelden van de code), regel én "
+                      "model, of handmatig (door een onderzoeker)",
             "evidence": "waarom: de woorden waarop een regel trof, het codeboekvoorbeeld dat het "
                         "meest lijkt en van hoeveel beoordelingen de code leerde",
-            "status": "reviewstatus van de passage: auto (nog niet elke zin beoordeeld), "
-                      "accepted (elke zin geaccepteerd) of rejected (afgewezen)",
+            "status": "reviewstatus van de passage: automatisch (nog niet elke zin "
+                      "beoordeeld), geaccepteerd (elke zin geaccepteerd) of afgewezen",
         },
     ),
     "themes": (
@@ -193,7 +195,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         {
             "timestamp": "wanneer de memo is geschreven (ISO 8601)",
             "author": "wie de memo schreef",
-            "about": "waarover de memo gaat: passage (één segment), document (een interview), "
+            "about": "waarover de memo gaat: passage (één segment), interview, "
                      "code of project",
             "document_id": "interview-id (bij een memo over een passage of een interview)",
             "segment_id": "id van het segment (bij een memo over een passage)",
@@ -204,6 +206,68 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
 }
 THEME_TABLES = ("themes", "theme_interview")
+
+#: The workbook's column headers: plain words for the researcher (English here, translated by
+#: :func:`pipeline.i18n.gettext`). The CSV files keep the column names, which other tools and
+#: ``codeer import`` read.
+LABELS: dict[str, str] = {
+    "document_id": N_("interview"),
+    "respondent_function": N_("respondent's function"),
+    "department": N_("department"),
+    "cluster": N_("cluster"),
+    "n_words": N_("words"),
+    "n_segments": N_("segments"),
+    "respondent_segments": N_("respondent segments"),
+    "n_passages": N_("passages"),
+    "n_codes": N_("codes"),
+    "theme": N_("theme"),
+    "code_id": N_("code id"),
+    "code_name": N_("code"),
+    "share": N_("share"),
+    "grouping": N_("grouped by"),
+    "group": N_("group"),
+    "n_interviews": N_("interviews (number)"),
+    "interviews_in_group": N_("interviews in group"),
+    "code_id_a": N_("code id A"),
+    "code_name_a": N_("code A"),
+    "code_id_b": N_("code id B"),
+    "code_name_b": N_("code B"),
+    "n_turns": N_("turns"),
+    "other_codes": N_("other codes"),
+    "passage_id": N_("passage id"),
+    "segment_ids": N_("segment ids"),
+    "turn_index": N_("turn number"),
+    "role": N_("role"),
+    "text": N_("text"),
+    "text_in_context": N_("text in context"),
+    "probability": N_("chance accepted"),
+    "method": N_("how coded"),
+    "evidence": N_("why"),
+    "status": N_("review status"),
+    "topic": N_("theme number"),
+    "label": N_("label"),
+    "keywords": N_("keywords"),
+    "size": N_("size"),
+    "best_code_id": N_("nearest code id"),
+    "best_code_name": N_("nearest code"),
+    "best_code_similarity": N_("similarity to nearest code"),
+    "emerging": N_("emerging"),
+    "small_talk": N_("small talk"),
+    "coded_share": N_("share coded"),
+    "interviews": N_("interviews"),
+    "share_of_theme": N_("share of theme"),
+    "timestamp": N_("written at"),
+    "author": N_("author"),
+    "about": N_("about"),
+    "segment_id": N_("segment id"),
+    "passage": N_("passage"),
+}
+
+
+def label(column: str) -> str:
+    """The workbook header of ``column``, in the current language (the name itself if it has
+    no label)."""
+    return gettext(LABELS[column]) if column in LABELS else column
 
 
 def columns(name: str) -> list[str]:

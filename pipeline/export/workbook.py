@@ -1,5 +1,10 @@
 """The Excel workbook: a ``toelichting`` sheet that explains every column, then one sheet per
-table."""
+table.
+
+The workbook is what researchers read: headers in plain words and vocabulary values by their
+Dutch names (:mod:`pipeline.i18n`, :mod:`pipeline.vocab`). The CSV files hold the same tables
+with their machine-readable column names and values.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +19,71 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.export.tables import TABLES
+from pipeline.export.tables import TABLES, label
+from pipeline.i18n import SOURCE_LANGUAGE, gettext, language
+from pipeline.vocab import (
+    DECISION_NAMES,
+    MEMO_TARGET_NAMES,
+    METHOD_NAMES,
+    ROLE_NAMES,
+    STATUS_NAMES,
+)
 
 log = logging.getLogger("codeer")
 
 NOTES_SHEET = "toelichting"
 
+#: Columns whose values are a closed vocabulary (:mod:`pipeline.vocab`): shown by their Dutch
+#: names in the workbook, kept as the values in the CSV files.
+VALUE_NAMES: dict[str, dict[str, str]] = {
+    "role": ROLE_NAMES,
+    "method": METHOD_NAMES,
+    "status": STATUS_NAMES,
+    "decision": DECISION_NAMES,
+    "about": MEMO_TARGET_NAMES,
+}
+
 # --------------------------------------------------------------------------- workbook
 
 
-def notes_rows(tables: dict[str, pd.DataFrame], notes: Sequence[str]) -> list[tuple[str, str, str]]:
-    """Rows of the ``toelichting`` sheet: general notes, then every sheet and its columns."""
-    rows = [("(algemeen)", "", n) for n in notes]
+def csv_note() -> str:
+    """The general note that the CSV files keep their machine-readable names and values."""
+    return gettext(
+        "The CSV files in tables/ hold the same tables with machine-readable English column "
+        "names and values: other tools and `codeer import` read them, so do not rename them. "
+        "The column 'column in the CSV file' below gives each name; the values of role, how "
+        "coded, review status and about are English there (e.g. 'embedding' for 'model', "
+        "'accepted', 'rejected')."
+    )
+
+
+def notes_rows(tables: dict[str, pd.DataFrame],
+               notes: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """Rows of the ``toelichting`` sheet: general notes, then every sheet and its columns as
+    (sheet, header in the workbook, column in the CSV file, explanation)."""
+    general = gettext("(general)")
+    rows = [(general, "", "", n) for n in [*notes, csv_note()]]
     for name in TABLES:
         if name not in tables:
             continue
         description, cols = TABLES[name]
-        rows.append((name, "", description))
-        rows += [(name, col, text) for col, text in cols.items()]
+        rows.append((name, "", "", description))
+        rows += [(name, label(col), col, text) for col, text in cols.items()]
     return rows
+
+
+def shown_values(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the values of vocabulary columns (role, method, status, decision, about) and
+    of ``grouping`` by their names in the current language; English keeps the values."""
+    if language() == SOURCE_LANGUAGE:
+        return df
+    out = df.copy()
+    for col, names in VALUE_NAMES.items():
+        if col in out.columns:
+            out[col] = out[col].map(lambda v, n=names: n.get(v, v) if isinstance(v, str) else v)
+    if "grouping" in out.columns:
+        out["grouping"] = out["grouping"].map(lambda v: label(v) if isinstance(v, str) else v)
+    return out
 
 
 # Characters XML cannot hold besides openpyxl's ILLEGAL_CHARACTERS_RE (C0 controls): lone
@@ -78,7 +129,8 @@ def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str],
     wrap = Alignment(wrap_text=True, vertical="top")
     ws = wb.active
     ws.title = NOTES_SHEET
-    ws.append(["blad", "kolom", "toelichting"])
+    ws.append([gettext("sheet"), gettext("column"), gettext("column in the CSV file"),
+               gettext("explanation")])
     for row in notes_rows(tables, notes):
         ws.append(list(row))
         if not row[1]:
@@ -86,9 +138,9 @@ def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str],
                 c.font = bold
     for c in ws[1]:
         c.font = bold
-    for letter, width in zip("ABC", (22, 24, 110), strict=True):
+    for letter, width in zip("ABCD", (22, 26, 22, 110), strict=True):
         ws.column_dimensions[letter].width = width
-    for row in ws.iter_rows(min_row=2, min_col=3, max_col=3):
+    for row in ws.iter_rows(min_row=2, min_col=4, max_col=4):
         row[0].alignment = wrap
     ws.freeze_panes = "A2"
 
@@ -97,14 +149,15 @@ def workbook_bytes(tables: dict[str, pd.DataFrame], notes: Sequence[str],
             "group": 30, "department": 26, "respondent_function": 28, "interviews": 30}
     for name, df in tables.items():
         sheet = wb.create_sheet(name)
-        sheet.append(list(df.columns))
+        sheet.append([label(c) for c in df.columns])
+        df = shown_values(df)
         for c in sheet[1]:
             c.font = bold
         for record in df.itertuples(index=False):
             sheet.append([cell_value(v) for v in record])
         for i, col in enumerate(df.columns, start=1):
             sheet.column_dimensions[get_column_letter(i)].width = wide.get(
-                col, max(10, min(24, len(col) + 2))
+                col, max(10, min(24, len(label(col)) + 2))
             )
         for col in ("text", "text_in_context"):
             if col in df.columns:

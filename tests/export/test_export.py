@@ -263,14 +263,60 @@ def test_workbook_has_every_sheet_and_explains_every_column(exported):
     out, _ = exported
     wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
     assert wb.sheetnames == [workbook.NOTES_SHEET, *tables.TABLES]
-    notes = [tuple(r) for r in wb[workbook.NOTES_SHEET].iter_rows(min_row=2, values_only=True)]
-    explained = {(sheet, col) for sheet, col, text in notes if col and text}
+    notes = [tuple(r) for r in wb[workbook.NOTES_SHEET].iter_rows(values_only=True)]
+    assert notes[0] == ("blad", "kolom", "kolom in het CSV-bestand", "toelichting")
+    explained = {(sheet, shown, col) for sheet, shown, col, text in notes[1:] if col and text}
     for name in tables.TABLES:
         header = next(wb[name].iter_rows(max_row=1, values_only=True))
-        assert list(header) == tables.columns(name)
-        assert {(name, c) for c in header} <= explained, name
+        csv_header = list(pd.read_csv(out / config.TABLES_DIR / f"{name}.csv", nrows=0).columns)
+        assert csv_header == tables.columns(name)  # the CSV keeps its machine-readable names
+        assert len(set(header)) == len(header), name  # plain words, still one per column
+        # every header is explained, next to the CSV column it stands for
+        assert {(name, h, c) for h, c in zip(header, csv_header, strict=True)} <= explained
+    excerpts = next(wb["excerpts"].iter_rows(max_row=1, values_only=True))
+    assert {"kans op acceptatie", "hoe gecodeerd", "reviewstatus", "rol", "tekst"} <= \
+        set(excerpts)
+    general = " ".join(t for sheet, _, _, t in notes if sheet == "(algemeen)")
+    assert "Engelse, machineleesbare kolomnamen" in general and "codeer import" in general
     rows = list(wb["code_document"].iter_rows(min_row=2, values_only=True))
     assert sum(r[tables.columns("code_document").index("n_passages")] for r in rows) == 11
+    all_text = " ".join(str(v) for ws in wb for row in ws.iter_rows(values_only=True)
+                        for v in row if v is not None)
+    assert "embedding" not in all_text.replace("'embedding' voor 'model'", "")
+    assert "score" not in all_text
+
+
+def test_workbook_shows_vocabulary_values_in_dutch_and_csv_keeps_them(exported):
+    from openpyxl import load_workbook
+
+    out, _ = exported
+    wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
+    rows = list(wb["excerpts"].iter_rows(values_only=True))
+    sheet = pd.DataFrame(rows[1:], columns=rows[0])
+    csv = pd.read_csv(out / config.TABLES_DIR / "excerpts.csv")
+    assert set(csv["method"]) <= {"rule", "embedding", "both", "human"}
+    assert set(csv["status"]) <= {"auto", "accepted", "rejected"}
+    names = {"rule": "regel", "embedding": "model", "both": "regel én model",
+             "human": "handmatig", "auto": "automatisch", "accepted": "geaccepteerd",
+             "rejected": "afgewezen", "respondent": "respondent", "interviewer": "interviewer"}
+    for col, shown in (("method", "hoe gecodeerd"), ("status", "reviewstatus"),
+                       ("role", "rol")):
+        assert list(sheet[shown]) == [names[v] for v in csv[col]], col
+
+
+def test_workbook_in_english_for_contributors(exported, monkeypatch):
+    from openpyxl import load_workbook
+
+    out, result = exported
+    monkeypatch.setenv("CODEER_LANG", "en")
+    wb = load_workbook(io.BytesIO(workbook.workbook_bytes(result.tables, result.notes)),
+                       read_only=True)
+    rows = list(wb["excerpts"].iter_rows(values_only=True))
+    sheet = pd.DataFrame(rows[1:], columns=rows[0])
+    csv = pd.read_csv(out / config.TABLES_DIR / "excerpts.csv")
+    assert list(sheet["how coded"]) == list(csv["method"])
+    assert next(wb[workbook.NOTES_SHEET].iter_rows(max_row=1, values_only=True))[2] == \
+        "column in the CSV file"
 
 
 def test_every_figure_as_png_300_dpi_and_svg(exported):
@@ -358,7 +404,7 @@ def test_without_themes_tables_are_left_out_with_a_note(exported, tmp_path, quic
     assert not (out / config.FIGURES_DIR / "themes.png").exists()
     wb = load_workbook(out / config.WORKBOOK_FILE, read_only=True)
     assert "themes" not in wb.sheetnames
-    notes = " ".join(str(r[2]) for r in wb[workbook.NOTES_SHEET].iter_rows(values_only=True))
+    notes = " ".join(str(r[3]) for r in wb[workbook.NOTES_SHEET].iter_rows(values_only=True))
     assert "codeer themes" in notes
     md = (out / config.REPORT_MD).read_text(encoding="utf-8")
     assert "## Opkomende thema's" in md and "niet gedraaid" in md

@@ -70,10 +70,13 @@ def test_memos_table_and_sheet(exported, quick_figures):  # noqa: F811
     wb = load_workbook(io.BytesIO(result.workbook), read_only=True)
     assert "memos" in wb.sheetnames
     sheet = [r for r in wb["memos"].iter_rows(values_only=True)]
-    assert sheet[0] == tuple(tables.columns("memos")) and len(sheet) == 5
+    assert sheet[0] == tuple(tables.label(c) for c in tables.columns("memos"))
+    assert len(sheet) == 5
+    assert [r[sheet[0].index("over")] for r in sheet[1:]] == \
+        ["passage", "interview", "code", "project"]  # "document" shown as "interview"
     notes = [r for r in wb[workbook.NOTES_SHEET].iter_rows(values_only=True)
              if r[0] == "memos"]
-    assert {r[1] for r in notes if r[1]} == set(tables.columns("memos"))
+    assert {r[2] for r in notes if r[2]} == set(tables.columns("memos"))
 
 
 def test_report_appendix_lists_the_memos(exported):
@@ -112,10 +115,10 @@ def test_project_carries_notes_speakers_and_cue_times(exported):
     # VTT cue times in the descriptions of int03's codings
     int03 = root.find(".//q:TextSource[@name='int03']", NS)
     descriptions = [d.text for d in int03.iterfind(".//q:Description", NS)]
-    assert descriptions and all("time=00:" in d for d in descriptions)
+    assert descriptions and all(" | tijd 00:" in d for d in descriptions)
     # automatic codings carry the recorded run time, the source its interview date
     auto = [s for s in int03.iterfind("q:PlainTextSelection", NS)
-            if "status=auto" in (s.findtext("q:Description", namespaces=NS) or "")]
+            if ", automatisch |" in (s.findtext("q:Description", namespaces=NS) or "")]
     assert auto and {s.get("creationDateTime") for s in auto} == {"2025-05-01T00:00:00Z"}
     assert int03.get("creationDateTime") == "2022-04-05T00:00:00Z"
     memo_sel = root.find(f".//q:PlainTextSelection[@guid='"

@@ -177,7 +177,8 @@ def test_refi_qda_selection_spans_the_passage_and_validates(interview):
     assert len(spans) == 2  # one selection per passage; the rejected sentence left out
     by_code = {b["code_name"].split()[0]: b for b in back}
     assert by_code["L1"]["text"] == text[int(first["start"]):int(last["end"])]
-    assert by_code["L1"]["description"].startswith("method=both score=0.830 status=auto ")
+    assert by_code["L1"]["description"].startswith(
+        "codeer | regel én model, kans op acceptatie 0,830, automatisch | waarom: ")
     assert by_code["L1"]["user"] == refiqda.AUTOMATIC_USER  # sentence 2 not reviewed yet
     # One selection with two codings for the passage that carries L2 and L5.
     root = etree.fromstring(qde)

@@ -337,7 +337,8 @@ def test_descriptions_record_automatic_codings(corpus, codings):
     got = {g["text"]: g for g in refiqda.read_project(_build(corpus, codings))}
     seg = _segment(corpus[1], "int01", "één Signalen branche")
     assert got[seg["text"]]["description"] == (
-        "method=embedding score=0.412 status=auto evidence=lijkt op: samen met andere gemeenten"
+        "codeer | model, kans op acceptatie 0,412, automatisch | waarom: lijkt op: samen met "
+        "andere gemeenten"
     )
     human = _segment(corpus[1], "int02", "collega’s een design system")
     assert got[human["text"]]["description"] == ""
@@ -364,7 +365,7 @@ def test_codebook_is_nested_by_theme(corpus, codings):
         assert [c.get("color") for c in children] == ["#0072B2", "#009E73"]
         desc = children[0].findtext(f"{{{ns}}}Description")
         assert desc.startswith("Samenwerking met andere gemeenten")
-        assert "Include:\n- community\n- andere gemeenten" in desc
+        assert "Wel coderen:\n- community\n- andere gemeenten" in desc
 
 
 def test_cases_carry_metadata(corpus, codings):
@@ -510,7 +511,7 @@ def test_review_notes_and_memos_become_notes(corpus, codings):
     when = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
     notes = [
         refiqda.Note("Twijfel: gaat dit over gemeenten?", "Renate", "coding",
-                     rows[0]["segment_id"], "S1", when, "Review S1: geaccepteerd"),
+                     rows[0]["segment_id"], "S1", when, "Beoordeling S1: geaccepteerd"),
         refiqda.Note("Afgewezen: gaat over iets anders.", "Renate", "coding",
                      rows[4]["segment_id"], "Y1", when),  # a rejected coding: no selection
         refiqda.Note("Mooie introductie.", "Sebastian", "passage", free, created=when),
@@ -561,7 +562,7 @@ def test_notes_from_the_logs(corpus, codings):
     scrub = str.upper
     assert refiqda.review_notes(reviews, scrub) == [refiqda.Note(
         "ALINE TWIJFELT", "Renate", "coding", "s1", "S1",
-        datetime(2025, 4, 1, 9, 0, tzinfo=UTC), "Review S1: geaccepteerd")]
+        datetime(2025, 4, 1, 9, 0, tzinfo=UTC), "Beoordeling S1: geaccepteerd")]
     assert refiqda.memo_notes(log, scrub) == [refiqda.Note(
         "OVER ALINE.", "Renate", "document", "int02", "",
         datetime(2025, 4, 2, 10, 0, tzinfo=UTC), "Memo (interview: int02)")]

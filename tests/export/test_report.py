@@ -103,7 +103,7 @@ def test_body_has_counts_not_scores_and_the_appendix_has_the_probabilities(crowd
     assert "0,90" not in body and "0,9" not in body  # no probability in the body
     assert "**1 passage** in **1 van de 2 interviews** (beleidsadviseur energietransitie)" in body
     # sentence 0 accepted, 1 not yet: the passage counts as not yet reviewed
-    assert "| 1 | L1 | int02 | nog niet beoordeeld | embedding | 0,90 |" in appendix
+    assert "| 1 | L1 | int02 | nog niet beoordeeld | model | 0,90 |" in appendix
     assert "**3 passages**" in body.split("## Methode")[1]  # L1+L5, L2, L6; rejected left out
 
 
