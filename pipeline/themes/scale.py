@@ -1,9 +1,10 @@
 """Themes over a large corpus: fit on a deterministic sample, assign the rest to the nearest theme.
 
-UMAP and HDBSCAN on every segment stop fitting a two-core machine somewhere above a few tens of
-thousands of segments (measured in ``bench/results.md``, "Themes at scale": the exact
-neighbour search grows with the square of the segments, UMAP's layout with their number times
-its epochs). Above :data:`LARGE_CORPUS` segments the themes stage therefore:
+UMAP and HDBSCAN on every segment are expected to stop fitting a two-core machine somewhere above
+a few tens of thousands of segments (the exact neighbour search grows with the square of the
+segments, UMAP's layout with their number times its epochs). Not measured yet:
+``python -m bench.themes_scale`` measures it, and its results belong in ``bench/results.md``,
+"Themes at scale". Above :data:`LARGE_CORPUS` segments the themes stage therefore:
 
 1. fits :func:`pipeline.themes.core.fit_topics` (UMAP + HDBSCAN, keywords, outlier reduction) on
    :data:`SAMPLE_SIZE` segments drawn without replacement with the run's seed (so the same
@@ -17,8 +18,8 @@ BERTopic's ``transform`` would project new points through UMAP and HDBSCAN's
 ``approximate_predict`` instead; it needs a UMAP fitted with its own search index (whose numba
 compilation costs ~45 s per process, see :func:`pipeline.themes.core.exact_knn`) and gives the
 sampled themes all the same. The effect of sampling on the themes, against the full fit on a
-corpus both can handle, is measured in ``bench/results.md`` (adjusted Rand index of the
-assignments, overlap of the keyword sets).
+corpus both can handle, is what ``bench.themes_scale`` compares (adjusted Rand index of the
+assignments, overlap of the keyword sets); it has not been run on this machine yet.
 
 Segments that were not in the sample get probability 0.0, like the outliers that outlier
 reduction attaches to a theme: HDBSCAN gave them no membership strength.
@@ -37,9 +38,9 @@ from pipeline.themes.core import OUTLIER, Clustering, fit_topics
 
 log = logging.getLogger("codeer")
 
-# Above this many segments (with content) the themes are fitted on a sample. Measured on two
-# cores (bench/results.md, "Themes at scale"): the full fit takes ~2-3 minutes and ~3 GB at
-# 40,000 segments and grows faster than the corpus beyond.
+# Above this many segments (with content) the themes are fitted on a sample. An estimate, not
+# a measurement (bench.themes_scale measures it): the full fit is expected to take ~2-3
+# minutes and ~3 GB at 40,000 segments and to grow faster than the corpus beyond.
 LARGE_CORPUS = 40_000
 # Segments in the sample: large enough that a theme of 0.5 % of the corpus has ~100 sampled
 # segments (the clustering's minimum cluster size at this size is ~70).
