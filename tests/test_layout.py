@@ -137,8 +137,12 @@ def _clean_recipe() -> list[str]:
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
-    out = subprocess.run([make, "-n", "clean", "OUT=out", "RAW=raw"], capture_output=True,
-                         text=True, cwd=ROOT, check=True)
+    # Under `make test` this runs inside make: without its MAKEFLAGS/MAKELEVEL and with
+    # --no-print-directory, the inner make prints only the recipe ("make[1]: Entering ..." is
+    # no shell line).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run([make, "--no-print-directory", "-n", "clean", "OUT=out", "RAW=raw"],
+                         capture_output=True, text=True, cwd=ROOT, check=True, env=env)
     return [ln for ln in out.stdout.replace("\\\n", " ").splitlines() if ln.strip()]
 
 
