@@ -458,6 +458,9 @@ def _env(timings: Path | None = None, int8: bool = False,
     env.pop(INT8_ENV, None)
     env.pop("CODEER_CACHE_DIR", None)  # a shared cache would let one scale hit another's
     env["CODEER_BACKEND"] = backend
+    # Every run records the same time for its codings (codings.coded_at), so that "same
+    # outputs" compares codes, not the minute each run happened to start.
+    env.setdefault("SOURCE_DATE_EPOCH", "1767225600")
     if int8:
         env[INT8_ENV] = "1"
     if timings is not None:
