@@ -284,13 +284,15 @@ def counted(codings: pd.DataFrame) -> pd.DataFrame:
     return kept.drop_duplicates(["segment_id", "code_id"]).reset_index(drop=True)
 
 
-def passage_rows(codings: pd.DataFrame, segments: pd.DataFrame, book: Codebook,
+def passage_rows(codings: pd.DataFrame, segments: pd.DataFrame, book: Codebook | None,
                  given: pd.DataFrame | None = None) -> pd.DataFrame:
     """The codings as passages, one row per passage and code, rejected ones included
-    (:func:`pipeline.export.passages.passage_codings`); ``given`` when already computed."""
+    (:func:`pipeline.export.passages.passage_codings`; codes in the codebook's order when there
+    is one); ``given`` when already computed."""
     if given is not None:
         return given
-    return passages_mod.passage_codings(codings, segments, [c.id for c in book.codes])
+    code_order = [c.id for c in book.codes] if book is not None else ()
+    return passages_mod.passage_codings(codings, segments, code_order)
 
 
 def _frame(rows: Iterable[dict] | pd.DataFrame, name: str) -> pd.DataFrame:
@@ -447,10 +449,7 @@ def interviews_table(
     book: Codebook | None = None, rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per interview: analysis metadata and counts (see :data:`TABLES`)."""
-    code_order = [c.id for c in book.codes] if book is not None else ()
-    if rows is None:
-        rows = passages_mod.passage_codings(codings, segments, code_order)
-    good = passages_mod.counted(rows)
+    good = passages_mod.counted(passage_rows(codings, segments, book, rows))
     resp = segments[segments["role"] == "respondent"].groupby("document_id").size()
     df = documents[["document_id", "n_words"]].merge(meta, on="document_id", how="left")
     df["n_segments"] = df["document_id"].map(segments.groupby("document_id").size())
