@@ -87,7 +87,7 @@ code: $(OUT)/codings.parquet ## Stage 2: codebook.yaml on the segments -> OUT/co
 $(OUT)/themes.parquet: $(OUT)/codings.parquet
 	$(BIN)/codeer themes --out $(OUT) --codebook $(CODEBOOK)
 
-themes: $(OUT)/themes.parquet ## Stage 3: emerging themes (BERTopic) -> OUT/themes.parquet, theme_info.csv
+themes: $(OUT)/themes.parquet ## Stage 3: emerging themes (BERTopic) -> OUT/themes.parquet, theme_info.parquet, theme_spread.parquet
 
 $(OUT)/report.md: $(OUT)/codings.parquet $(wildcard $(OUT)/themes.parquet) | $(DEDUCE_STAMP)
 	$(BIN)/codeer export --out $(OUT) --codebook $(CODEBOOK)
