@@ -798,6 +798,19 @@ def _frames_equal(a: Path, b: Path, names: Sequence[str]) -> dict[str, bool]:
     return out
 
 
+def _fresh_scale(base: Path, scale: int, sources: Sequence[Path] | None
+                 ) -> tuple[str, Path, Path, Path]:
+    """An empty ``base`` with the corpus of ``scale`` in ``base/raw``; returns the default
+    backend, ``base``, the raw folder and the log folder."""
+    from pipeline.models import runtime as models
+
+    if base.exists():
+        shutil.rmtree(base)
+    raw, logs = base / "raw", base / "logs"
+    build_corpus(raw, scale, sources)
+    return models.backend_for(None), base, raw, logs
+
+
 def bench_large(scale: int, work: Path, codebook: Path, runner: Runner,
                 sources: Sequence[Path] | None = None, workers: int = CLUSTER_WORKERS
                 ) -> dict[str, Any]:
@@ -809,14 +822,7 @@ def bench_large(scale: int, work: Path, codebook: Path, runner: Runner,
     outputs of the two runs are compared, and :func:`project` projects the cluster run onto
     more workers.
     """
-    from pipeline.models import runtime as models
-
-    backend = models.backend_for(None)
-    base = work / f"x{scale}"
-    if base.exists():
-        shutil.rmtree(base)
-    raw, logs = base / "raw", base / "logs"
-    build_corpus(raw, scale, sources)
+    backend, base, raw, logs = _fresh_scale(work / f"x{scale}", scale, sources)
     load_start = os.getloadavg()
 
     def step(name: str, argv: list[str]) -> dict[str, Any]:
@@ -871,14 +877,7 @@ def bench_targets(scale: int, work: Path, codebook: Path, runner: Runner,
     cache) and ``recode_warm`` (``codeer code`` on that run's OUT after one codebook example
     changed).
     """
-    from pipeline.models import runtime as models
-
-    backend = models.backend_for(None)
-    base = work / f"targets-x{scale}"
-    if base.exists():
-        shutil.rmtree(base)
-    raw, logs = base / "raw", base / "logs"
-    build_corpus(raw, scale, sources)
+    backend, base, raw, logs = _fresh_scale(work / f"targets-x{scale}", scale, sources)
     load_start = os.getloadavg()
     stages: dict[str, dict[str, Any]] = {}
 
