@@ -2,4 +2,4 @@
 
 from pipeline.cli import app
 
-app()
+app(prog_name="codeer")  # usage lines and hints name the command researchers type

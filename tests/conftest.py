@@ -14,6 +14,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests check what researchers read, in their default language (Dutch); a contributor's
+# CODEER_LANG=en (docs/vertalen.md) must not fail them. Tests that want English set it.
+os.environ.pop("CODEER_LANG", None)
 # One embedding cache for the whole session: several tests code the same demo interviews
 # and debates in their own output folders, and need not embed them again.
 if "CODEER_CACHE_DIR" not in os.environ:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import string
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from babel.messages import extract as babel_extract
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -31,7 +37,7 @@ def _used_msgids() -> set[str]:
     for _file, _line, message, _comments, _context in babel_extract.extract_from_dir(
         str(PACKAGE), method_map=[("**.py", "python")]
     ):
-        ids.update(message if isinstance(message, tuple) else (message,))
+        ids.add(message[0] if isinstance(message, tuple) else message)  # plurals: by singular
     return ids
 
 
@@ -110,3 +116,76 @@ def test_codeers_selection_descriptions_are_told_from_a_researchers_comment(desc
     from pipeline.export.refiqda import CODEER_DESCRIPTION
 
     assert bool(CODEER_DESCRIPTION.match(description)) is codeers
+
+
+def test_translations_keep_the_placeholders_of_their_source():
+    """A translation that drops or renames ``{name}`` or ``%s`` breaks ``.format`` or logging
+    at the moment a researcher needs the message."""
+    fields = string.Formatter()
+    bad = []
+    for message in _catalogue():
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        want = {f for _t, f, _s, _c in fields.parse(ids[-1]) if f is not None}
+        want_pct = sorted(re.findall(r"%[sdrf]", ids[-1]))
+        for text in filter(None, strings):  # untranslated: the test above
+            got = {f for _t, f, _s, _c in fields.parse(text) if f is not None}
+            if got - want or (len(ids) == 1 and got != want) \
+                    or sorted(re.findall(r"%[sdrf]", text)) != want_pct:
+                bad.append((ids[0], text))
+    assert not bad, bad
+
+
+def test_typers_own_texts_are_marked_exactly_as_typer_writes_them():
+    """``TYPER_MESSAGES`` only works if each is the very string typer looks up."""
+    typer_dir = Path(typer.__file__).parent
+    in_typer = set()
+    for _f, _l, message, _c, _x in babel_extract.extract_from_dir(
+            str(typer_dir), method_map=[("core.py", "python")]):
+        in_typer.update(message if isinstance(message, tuple) else (message,))
+    assert set(i18n.TYPER_MESSAGES) <= in_typer, set(i18n.TYPER_MESSAGES) - in_typer
+
+
+def _codeer(*args: str, lang: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in (i18n.ENV, "LANGUAGE")}
+    if lang is not None:
+        env[i18n.ENV] = lang
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "lang", "code", "expected"),
+    [(["--help"], None, 0, ["Gebruik: codeer [OPTIES] OPDRACHT", "Opties:", "Opdrachten:",
+                            "Toon deze hulptekst en stop.", "Lees transcripten (txt, md, docx"]),
+     (["--help"], "en", 0, ["Usage: codeer [OPTIONS] COMMAND", "Options:", "Commands:",
+                            "Show this message and exit.", "Read transcripts (txt, md, docx"]),
+     (["review", "--help"], None, 0, ["--reviewer <str>", "je naam of initialen",
+                                      "[standaard:", "Je besluit."]),
+     (["run", "--unit", "alinea"], None, 2,
+      ["Gebruik: codeer run [OPTIES]", "Zie 'codeer run --help' voor hulp.",
+       "fout: Ongeldige waarde voor '--unit': --unit moet een van sentence, turn zijn. "
+       "Gevonden: 'alinea'."]),
+     (["run", "--unit", "alinea"], "en", 2,
+      ["Usage: codeer run [OPTIONS]", "error: Invalid value for '--unit': --unit must be one "
+       "of sentence, turn. Got 'alinea' instead."]),
+     (["run", "--onbekend"], None, 2, ["fout: Onbekende optie: --onbekend"]),
+     (["memo", "add"], None, 2, ["fout: Argument 'text' ontbreekt."]),
+     (["evaluate", "--gold", "goud.csv", "--reviews"], None, 2,
+      ["fout: evaluate moet --gold BESTAND of --reviews krijgen. Gevonden: allebei."]),
+     (["evaluate", "--gold", "goud.csv", "--reviews"], "en", 2,
+      ["error: evaluate must get either --gold FILE or --reviews. Got both instead."]),
+     # An unknown language: help still shows (in Dutch), every command refuses it.
+     (["--help"], "fr", 0, ["Gebruik: codeer"]),
+     (["memo", "list"], "fr", 2, ["fout: CODEER_LANG must be one of nl, en. Got 'fr' instead."]),
+     ],
+)
+def test_the_command_line_speaks_dutch_unless_told_english(args, lang, code, expected):
+    result = _codeer(*args, lang=lang)
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    assert "Traceback" not in output
+    for text in expected:
+        assert text in " ".join(output.split()), (text, output)
