@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _
 
 GOLD_COLUMNS = ("document", "codes")
 
@@ -44,16 +45,16 @@ def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise CodeerError(f"Gold file {path} does not exist.")
+        raise CodeerError(_("Gold file {path} does not exist.").format(path=path))
     data = path.read_bytes()
     try:
         raw = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise CodeerError(
-            f"{path.name} line {line}: must be UTF-8 text. Got byte 0x{data[exc.start]:02x} "
-            "instead. Save the gold file as UTF-8 (in Excel: CSV UTF-8)."
-        ) from None
+        raise CodeerError(_(
+            "{file} line {line}: must be UTF-8 text. Got byte 0x{byte:02x} instead. Save the "
+            "gold file as UTF-8 (in Excel: CSV UTF-8).").format(file=path.name, line=line,
+                                                                 byte=data[exc.start])) from None
     try:
         if path.suffix.lower() in (".jsonl", ".json"):
             rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
@@ -61,13 +62,13 @@ def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
         else:
             gold = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False)
     except (ValueError, json.JSONDecodeError) as exc:
-        raise CodeerError(f"{path.name}: cannot be read ({exc}).") from None
+        raise CodeerError(_("{file}: cannot be read ({error}).").format(file=path.name,
+                                                                      error=exc)) from None
     missing = [c for c in GOLD_COLUMNS if c not in gold.columns]
     if missing or not ({"start", "end"} <= set(gold.columns) or "text" in gold.columns):
-        raise CodeerError(
-            f"{path.name} line 1: needs the columns document, codes and either start,end or "
-            f"text. Got {list(gold.columns)} instead."
-        )
+        raise CodeerError(_(
+            "{file} line 1: needs the columns document, codes and either start,end or text. "
+            "Got {columns} instead.").format(file=path.name, columns=list(gold.columns)))
     texts = dict(zip(documents["document_id"], documents["text"], strict=True))
     by_file = {Path(p).name: d for p, d in zip(documents["source_path"],
                                                 documents["document_id"], strict=True)}
@@ -78,24 +79,30 @@ def read_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
         doc = str(row["document"]).strip()
         doc_id = doc if doc in texts else by_file.get(Path(doc).name)
         if doc_id is None:
-            raise CodeerError(f"{path.name} line {line}: document '{doc}' is not in "
-                              "documents.parquet. Use a document id or a file name.")
+            raise CodeerError(_("{file} line {line}: document '{document}' is not in "
+                                "documents.parquet. Use a document id or a file name.")
+                              .format(file=path.name, line=line, document=doc))
         text = texts[doc_id]
         if row.get("start") not in (None, "") and row.get("end") not in (None, ""):
             try:
                 start, end = int(row["start"]), int(row["end"])
             except (TypeError, ValueError):
-                raise CodeerError(f"{path.name} line {line}: start and end must be whole numbers. "
-                                  f"Got '{row['start']}' and '{row['end']}' instead.") from None
+                raise CodeerError(_("{file} line {line}: start and end must be whole numbers. "
+                                    "Got '{start}' and '{end}' instead.").format(
+                                        file=path.name, line=line, start=row["start"],
+                                        end=row["end"])) from None
             if not 0 <= start < end <= len(text):
-                raise CodeerError(f"{path.name} line {line}: offsets {start}-{end} lie outside "
-                                  f"document '{doc_id}' ({len(text)} characters).")
+                raise CodeerError(_("{file} line {line}: offsets {start}-{end} lie outside "
+                                    "document '{document}' ({length} characters).").format(
+                                        file=path.name, line=line, start=start, end=end,
+                                        document=doc_id, length=len(text)))
         else:
             passage = str(row.get("text") or "").strip()
             start = text.find(passage) if passage else -1
             if start < 0:
-                raise CodeerError(f"{path.name} line {line}: the text is not found in document "
-                                  f"'{doc_id}'. Copy it exactly from the transcript.")
+                raise CodeerError(_("{file} line {line}: the text is not found in document "
+                                    "'{document}'. Copy it exactly from the transcript.")
+                                  .format(file=path.name, line=line, document=doc_id))
             end = start + len(passage)
         out.append({"document_id": doc_id, "start": start, "end": end,
                     "codes": _split_codes(row.get("codes"))})
@@ -182,8 +189,8 @@ def agreement_arrays(arrays: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[
                      "kappa": _kappa(ref, pred), "alpha": _alpha(ref, pred)})
     table = pd.DataFrame(rows, columns=["code_id", "support", "predicted", "tp", "fp", "fn",
                                         "precision", "recall", "f1", "kappa", "alpha"])
-    ref_all = np.concatenate([a for a, _ in arrays.values()]) if arrays else np.zeros(0, int)
-    pred_all = np.concatenate([b for _, b in arrays.values()]) if arrays else np.zeros(0, int)
+    ref_all = np.concatenate([a for a, _b in arrays.values()]) if arrays else np.zeros(0, int)
+    pred_all = np.concatenate([b for _a, b in arrays.values()]) if arrays else np.zeros(0, int)
     tp = int((ref_all & pred_all).sum())
     fp = int(((1 - ref_all) & pred_all).sum())
     fn = int((ref_all & (1 - pred_all)).sum())
@@ -260,8 +267,8 @@ def format_table(table: pd.DataFrame, pooled: dict) -> str:
     for col in ("precision", "recall", "f1", "kappa", "alpha"):
         shown[col] = shown[col].map(lambda v: "  -" if pd.isna(v) else f"{v:.2f}")
     lines = [shown.to_string(index=False), ""]
-    lines.append("pooled: " + "  ".join(
-        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in pooled.items()))
+    lines.append(_("pooled: {figures}").format(figures="  ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in pooled.items())))
     return "\n".join(lines)
 
 
@@ -373,15 +380,15 @@ def kappa_from_cells(cells: np.ndarray) -> np.ndarray:
 
 
 def kappa_words(kappa: float) -> str:
-    """The conventional Dutch reading of a kappa (Landis and Koch, 1977)."""
+    """The conventional reading of a kappa (Landis and Koch, 1977), in the current language."""
     if math.isnan(kappa):
-        return "niet te berekenen"
+        return _("cannot be computed")
     if kappa < 0:
-        return "minder overeenstemming dan toeval"
+        return _("less agreement than chance")
     if kappa == 0:
-        return "niet meer overeenstemming dan toeval"
-    for limit, words in ((0.20, "nauwelijks meer dan toeval"), (0.40, "zwakke overeenstemming"),
-                         (0.60, "matige overeenstemming"), (0.80, "goede overeenstemming")):
+        return _("no more agreement than chance")
+    for limit, words in ((0.20, N_("hardly more than chance")), (0.40, N_("fair agreement")),
+                         (0.60, N_("moderate agreement")), (0.80, N_("substantial agreement"))):
         if kappa <= limit:
-            return words
-    return "(bijna) volledige overeenstemming"
+            return _(words)
+    return _("(almost) perfect agreement")

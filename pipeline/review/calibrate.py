@@ -23,6 +23,7 @@ import pandas as pd
 
 from pipeline import config, schema, storage
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 
 log = logging.getLogger("codeer")
 
@@ -86,8 +87,10 @@ def choose_threshold(
              "f1_default": round(_f1(rs.truth, predict(rs, default)), 4)}
     if n < MIN_REVIEWED or pos < MIN_PER_CLASS or n - pos < MIN_PER_CLASS:
         entry.update(threshold=round(default, 4), calibrated=False,
-                     reason=f"{n} reviewed ({pos} positive); needs {MIN_REVIEWED} with at least "
-                            f"{MIN_PER_CLASS} accepted and {MIN_PER_CLASS} rejected")
+                     reason=_("{n} reviewed ({positive} positive); needs {needed} with at "
+                              "least {per_class} accepted and {per_class} rejected").format(
+                                  n=n, positive=pos, needed=MIN_REVIEWED,
+                                  per_class=MIN_PER_CLASS))
         return entry
     curve = threshold_curve(rs)
     best = curve[metric].max()
@@ -111,7 +114,7 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
     from pipeline.models.cache import EmbeddingCache
     from pipeline.review import decisions as review
 
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     out = Path(out)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
@@ -119,8 +122,8 @@ def reviewed_scores(out: Path, codebook: Path, model: str | None = None) -> list
     decisions = review.latest_decisions(review.read_reviews(out, {c.id for c in book.codes}))
     decisions = decisions[decisions["segment_id"].isin(set(target["segment_id"]))]
     if decisions.empty:
-        raise CodeerError(f"No usable review decisions in {out / config.REVIEWS_FILE}. "
-                          "Review excerpts first (notebooks/02-review.ipynb).")
+        raise CodeerError(_("No usable review decisions in {path}. Review excerpts first "
+                            "(notebooks/02-review.ipynb).").format(path=out / config.REVIEWS_FILE))
     cache = EmbeddingCache(config.cache_dir(out), model)
     prepared = coder.prepare(target, segments, documents, book, cache)
     cache.save()

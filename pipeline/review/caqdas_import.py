@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import config
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.vocab import Decision, MemoTarget
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ POSITIVE = (Decision.ACCEPT.value, Decision.ADD.value)
 
 
 # --------------------------------------------------------------------------- model
+
+
+def _element(tag: str, name: object, line: object) -> str:
+    """An element of the project as the messages name it: ``TextSource 'int01' (line 12)``."""
+    return _("{element} '{name}' (line {line})").format(element=tag, name=name, line=line)
 
 
 @dataclass
@@ -221,9 +227,10 @@ class _Zip:
         try:
             self.zf = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:
-            raise CodeerError(f"{file} must be a REFI-QDA project (.qdpx, a zip file). Got a "
-                              f"file that is no zip instead ({exc}). Export the project from "
-                              "the CAQDAS as REFI-QDA project.") from None
+            raise CodeerError(_("{file} must be a REFI-QDA project (.qdpx, a zip file). Got a "
+                                "file that is no zip instead ({error}). Export the project from "
+                                "the CAQDAS as REFI-QDA project.").format(file=file, error=exc)
+                              ) from None
         self.infos = {i.filename: i for i in self.zf.infolist() if not i.is_dir()}
         self.lower = {n.lower(): n for n in self.infos}
         self.base = {}
@@ -233,8 +240,9 @@ class _Zip:
     def qde(self) -> str:
         names = [n for n in self.infos if n.lower().endswith(".qde")]
         if not names:
-            raise CodeerError(f"{self.file} must hold a project.qde. Got only "
-                              f"{sorted(self.infos)[:5]} instead; is it a codebook (.qdc)?")
+            raise CodeerError(_("{file} must hold a project.qde. Got only {members} instead; "
+                                "is it a codebook (.qdc)?").format(
+                                    file=self.file, members=sorted(self.infos)[:5]))
         return min(names, key=lambda n: (PurePosixPath(n).name.lower() != "project.qde",
                                          n.count("/"), n))
 
@@ -251,14 +259,17 @@ class _Zip:
         big = info.file_size > 10 * 1024 * 1024
         if info.file_size > MAX_MEMBER_BYTES or (
                 big and info.file_size > MAX_RATIO * max(info.compress_size, 1)):
-            raise CodeerError(f"{self.file}: {member} must be at most {MAX_MEMBER_BYTES:,} bytes "
-                              f"and compressed at most {MAX_RATIO}:1. Got {info.file_size:,} "
-                              f"bytes from {info.compress_size:,} instead; this is no project "
-                              "a CAQDAS writes.")
+            raise CodeerError(_("{file}: {member} must be at most {limit:,} bytes and "
+                                "compressed at most {ratio}:1. Got {size:,} bytes from "
+                                "{compressed:,} instead; this is no project a CAQDAS writes.")
+                              .format(file=self.file, member=member, limit=MAX_MEMBER_BYTES,
+                                      ratio=MAX_RATIO, size=info.file_size,
+                                      compressed=info.compress_size))
         with self.zf.open(info) as fh:
             data = fh.read(MAX_MEMBER_BYTES + 1)
         if len(data) > MAX_MEMBER_BYTES:
-            raise CodeerError(f"{self.file}: {member} is larger than it says; not read.")
+            raise CodeerError(_("{file}: {member} is larger than it says; not read.")
+                              .format(file=self.file, member=member))
         return data
 
 
@@ -271,18 +282,19 @@ def _text_of(el, zf: _Zip) -> tuple[str | None, str]:
     if not path:
         rich = el.get("richTextPath") or ""
         if rich:
-            return None, (f"has only a rich text file ({rich}) and no plain text; export the "
-                          "project with plain text sources")
-        return None, "has no text (no PlainTextContent and no plainTextPath)"
+            return None, _("has only a rich text file ({file}) and no plain text; export the "
+                           "project with plain text sources").format(file=rich)
+        return None, _("has no text (no PlainTextContent and no plainTextPath)")
     if not path.lower().startswith("internal://"):
-        return None, (f"points outside the project file ({path}); export the project with its "
-                      "sources inside")
+        return None, _("points outside the project file ({path}); export the project with its "
+                       "sources inside").format(path=path)
     member = zf.find(path)
     if member is None:
-        return None, f"names {path}, which is not in the project file"
+        return None, _("names {path}, which is not in the project file").format(path=path)
     text = _decode(zf.read(member))
     if text is None:
-        return None, f"{member} must be UTF-8 text. Got bytes that are not instead"
+        return None, _("{member} must be UTF-8 text. Got bytes that are not instead").format(
+            member=member)
     return text, ""
 
 
@@ -299,8 +311,9 @@ def refuse_dtd(xml: bytes, where: str) -> None:
     m = _DTD.search(xml)
     if m:
         line = xml.count(b"\n", 0, m.start()) + 1
-        raise CodeerError(f"{where} line {line} must not declare a DTD or entities (REFI-QDA "
-                          "files have none). Got a declaration instead; not read.")
+        raise CodeerError(_("{where} line {line} must not declare a DTD or entities (REFI-QDA "
+                            "files have none). Got a declaration instead; not read.")
+                          .format(where=where, line=line))
 
 
 def _int(value: object) -> int | None:
@@ -339,14 +352,15 @@ def read_qdpx(data: bytes, file: str = "project.qdpx") -> tuple[Project, list[Im
     try:
         root = etree.fromstring(xml, parser)
     except etree.XMLSyntaxError as exc:
-        raise CodeerError(f"{file}: {qde} line {exc.lineno} must be well-formed XML. Got "
-                          f"{exc.msg} instead.") from None
+        raise CodeerError(_("{file}: {member} line {line} must be well-formed XML. Got "
+                            "{error} instead.").format(file=file, member=qde, line=exc.lineno,
+                                                       error=exc.msg)) from None
     for el in root.iter():
         if isinstance(el.tag, str):
             el.tag = etree.QName(el).localname
     if root.tag != "Project":
-        raise CodeerError(f"{file}: {qde} must have Project as its root element. Got "
-                          f"{root.tag} instead.")
+        raise CodeerError(_("{file}: {member} must have Project as its root element. Got "
+                            "{root} instead.").format(file=file, member=qde, root=root.tag))
     issues: list[ImportIssue] = []
     project = Project(file=file, name=root.get("name") or "", origin=root.get("origin") or "",
                       creating_user=_g(root.get("creatingUserGUID")),
@@ -382,12 +396,12 @@ def read_qdpx(data: bytes, file: str = "project.qdpx") -> tuple[Project, list[Im
         if not isinstance(src.tag, str):
             continue
         name = src.get("name") or src.get("guid") or "?"
-        where = f"{src.tag} '{name}' (line {src.sourceline})"
+        where = _element(src.tag, name, src.sourceline)
         if src.tag != "TextSource":
             if src.find(".//Coding") is not None:
-                issues.append(ImportIssue(file, where, "is no text source; only text sources "
-                                          "can hold codeer's interviews, so its codings are "
-                                          "not imported"))
+                issues.append(ImportIssue(file, where, _(
+                    "is no text source; only text sources can hold codeer's interviews, so its "
+                    "codings are not imported")))
             continue
         text, problem = _text_of(src, zf)
         source = QSource(guid=_g(src.get("guid")), name=name, text=text, selections=[],
@@ -395,15 +409,16 @@ def read_qdpx(data: bytes, file: str = "project.qdpx") -> tuple[Project, list[Im
                          line=src.sourceline or 0, problem=problem)
         for child in src:
             if child.tag == "Coding":
-                issues.append(ImportIssue(file, where, "codes the whole source; codeer codes "
-                                          "passages, so this coding is not imported"))
+                issues.append(ImportIssue(file, where, _(
+                    "codes the whole source; codeer codes passages, so this coding is not "
+                    "imported")))
             if child.tag != "PlainTextSelection":
                 continue
             start, end = _int(child.get("startPosition")), _int(child.get("endPosition"))
-            sel_where = f"PlainTextSelection '{child.get('guid')}' (line {child.sourceline})"
+            sel_where = _element("PlainTextSelection", child.get("guid"), child.sourceline)
             if start is None or end is None:
-                issues.append(ImportIssue(file, sel_where, "must have whole-number "
-                                          "startPosition and endPosition; not imported"))
+                issues.append(ImportIssue(file, sel_where, _(
+                    "must have whole-number startPosition and endPosition; not imported")))
                 continue
             desc = child.find("Description")
             codings = []
@@ -434,8 +449,9 @@ def read_qdpx(data: bytes, file: str = "project.qdpx") -> tuple[Project, list[Im
             continue
         text, problem = _text_of(n, zf)
         if text is None:
-            issues.append(ImportIssue(file, f"Note '{n.get('name') or n.get('guid')}' (line "
-                                      f"{n.sourceline})", f"{problem}; not imported"))
+            issues.append(ImportIssue(file, _element("Note", n.get("name") or n.get("guid"),
+                                                     n.sourceline),
+                                      _("{problem}; not imported").format(problem=problem)))
             continue
         spans = []
         for s in n.iter("PlainTextSelection"):
@@ -556,9 +572,9 @@ def match_source(text: str, name: str, docs: Mapping[str, _Doc],
         if len(named) == 1:
             hits = named
         else:
-            return None, None, (f"its text is the text of several interviews "
-                                f"({sorted(h[0] for h in hits)}); name the source after one of "
-                                "them")
+            return None, None, _("its text is the text of several interviews ({ids}); name "
+                                 "the source after one of them").format(
+                                     ids=sorted(h[0] for h in hits))
     if hits:
         return hits[0][0], hits[0][1], ""
     same = docs.get(name) or next((d for d in docs.values()
@@ -566,10 +582,11 @@ def match_source(text: str, name: str, docs: Mapping[str, _Doc],
                                   None)
     if same is not None:
         line = _first_difference(text, same.text)
-        return None, None, (f"its text differs from interview '{same.doc_id}' from line {line} "
-                            "on; import a project whose source texts were not edited")
-    return None, None, ("its text matches no interview in documents.parquet; was it added in "
-                        "the CAQDAS, or ingested from another version?")
+        return None, None, _("its text differs from interview '{document}' from line {line} "
+                             "on; import a project whose source texts were not edited").format(
+                                 document=same.doc_id, line=line)
+    return None, None, _("its text matches no interview in documents.parquet; was it added in "
+                         "the CAQDAS, or ingested from another version?")
 
 
 def match_codes(project: Project, book: Codebook) -> tuple[dict[str, str], list[ImportIssue]]:
@@ -592,7 +609,7 @@ def match_codes(project: Project, book: Codebook) -> tuple[dict[str, str], list[
     mapping: dict[str, str] = {}
     issues: list[ImportIssue] = []
     for code in project.codes:
-        where = f"Code '{code.name}' (line {code.line})"
+        where = _element("Code", code.name, code.line)
         if code.guid in by_guid:
             mapping[code.guid] = by_guid[code.guid]
             continue
@@ -613,8 +630,9 @@ def match_codes(project: Project, book: Codebook) -> tuple[dict[str, str], list[
             if len(same) == 1:
                 hit = same[0]
             elif len(same) > 1:
-                issues.append(ImportIssue(project.file, where, f"has the name of several codes "
-                                          f"({same}); put the code id in front of the name"))
+                issues.append(ImportIssue(project.file, where, _(
+                    "has the name of several codes ({codes}); put the code id in front of the "
+                    "name").format(codes=same)))
                 continue
         if hit is not None:
             mapping[code.guid] = hit
@@ -767,9 +785,10 @@ class _Who:
         user = self.name(p.modifying_user) or (humans[0] if len(humans) == 1 else None) \
             or self.name(p.creating_user)
         if user is None:
-            raise CodeerError(f"{p.file} must say who reviewed in the CAQDAS. Got the users "
-                              f"{humans or sorted(p.users.values())} instead, none of them "
-                              "the project's user; pass --reviewer NAME.")
+            raise CodeerError(_("{file} must say who reviewed in the CAQDAS. Got the users "
+                                "{users} instead, none of them the project's user; pass "
+                                "--reviewer NAME.").format(
+                                    file=p.file, users=humans or sorted(p.users.values())))
         self._user = user
         return user
 
@@ -848,38 +867,39 @@ def plan_import(
     source_maps: dict[str, tuple[BackMap, _Reading]] = {}
     matched_docs: set[str] = set()
     for src in project.sources:
-        where = f"TextSource '{src.name}' (line {src.line})"
+        where = _element("TextSource", src.name, src.line)
         if src.text is None:
-            plan.issues.append(ImportIssue(file, where, f"{src.problem}; not imported"))
+            plan.issues.append(ImportIssue(file, where, _("{problem}; not imported")
+                                           .format(problem=src.problem)))
             continue
         norm, renumber = normalise_text(src.text)
         reading = _Reading(src.text, norm, renumber, src.selections)
         doc_id, back, why = match_source(norm, src.name, docs, hints)
         if doc_id is None:
             if src.selections or src.notes:
-                plan.issues.append(ImportIssue(file, where, f"{why}; its codings and notes "
-                                               "are not imported"))
+                plan.issues.append(ImportIssue(file, where, _(
+                    "{why}; its codings and notes are not imported").format(why=why)))
             continue
         plan.sources[src.name] = doc_id
         source_maps[src.guid] = (back, reading)
         matched_docs.add(doc_id)
         doc = docs[doc_id]
         for sel in src.selections:
-            sel_where = f"PlainTextSelection '{sel.name[:40] or sel.guid}' (line {sel.line})"
+            sel_where = _element("PlainTextSelection", sel.name[:40] or sel.guid, sel.line)
             pos = reading.positions(sel.start, sel.end, sel)
             if pos is None or pos[0] >= pos[1]:
-                plan.issues.append(ImportIssue(file, sel_where, f"positions {sel.start}-"
-                                               f"{sel.end} lie outside the text of '{src.name}' "
-                                               f"({len(src.text)} characters) or select nothing;"
-                                               " not imported"))
+                plan.issues.append(ImportIssue(file, sel_where, _(
+                    "positions {start}-{end} lie outside the text of '{source}' ({length} "
+                    "characters) or select nothing; not imported").format(
+                        start=sel.start, end=sel.end, source=src.name, length=len(src.text))))
                 continue
             start = doc.to_original(back.start(pos[0]))
             end = doc.to_original(back.end(pos[1]))
             segs = seg_index.get(doc_id, _Segments([])).covered(start, end)
             if not segs:
-                plan.issues.append(ImportIssue(file, sel_where, f"covers no segment of "
-                                               f"'{doc_id}' (a segment counts when at least "
-                                               "half of it is selected); not imported"))
+                plan.issues.append(ImportIssue(file, sel_where, _(
+                    "covers no segment of '{document}' (a segment counts when at least half of "
+                    "it is selected); not imported").format(document=doc_id)))
                 continue
             selection_segments[sel.guid] = segs
             when = max(d for d in (sel.created, sel.modified) if d) \
@@ -888,12 +908,14 @@ def plan_import(
                 code_id = code_map.get(coding.code)
                 if code_id is None:
                     qcode = codes_by_guid.get(coding.code)
-                    why = ("is a theme (a group of codes) in codeer, not a code" if qcode is not
-                           None and not qcode.codable else "matches no code of the codebook by "
-                           "GUID, id or name")
+                    why = (_("code '{code}' is a theme (a group of codes) in codeer, not a code; "
+                             "not imported") if qcode is not None and not qcode.codable else
+                           _("code '{code}' matches no code of the codebook by GUID, id or name; "
+                             "not imported"))
                     plan.issues.append(ImportIssue(
-                        file, f"{sel_where} Coding (line {coding.line})",
-                        f"code '{qcode.name if qcode else coding.code}' {why}; not imported"))
+                        file, _("{selection} Coding (line {line})").format(selection=sel_where,
+                                                                           line=coding.line),
+                        why.format(code=qcode.name if qcode else coding.code)))
                     continue
                 # codeer's own selection, or one no person made: the project's user kept it
                 own = sel.guid in own_guids
@@ -920,12 +942,12 @@ def plan_import(
     left_codes = sorted({c for _s, c in exported_pairs} - in_project)
     for c in left_codes:
         n = sum(1 for _s, k in exported_pairs if k == c)
-        plan.notes.append(f"code {c} is not in the project's codebook; its {n} coding(s) were "
-                          "left as they are")
+        plan.notes.append(_("code {code} is not in the project's codebook; its {n} coding(s) "
+                            "were left as they are").format(code=c, n=n))
     left_docs = sorted(set(docs) - matched_docs)
     if left_docs and project.sources:
-        plan.notes.append(f"{len(left_docs)} interview(s) are not in the project "
-                          f"({left_docs[:5]}); their codings were left as they are")
+        plan.notes.append(_("{n} interview(s) are not in the project ({ids}); their codings "
+                            "were left as they are").format(n=len(left_docs), ids=left_docs[:5]))
 
     latest = _latest(reviews)
     held = {(s, c, r, d, t.astimezone(UTC).isoformat(timespec="seconds"))
@@ -1024,19 +1046,20 @@ def _memos(project: Project, plan: ImportPlan, who: _Who, code_map: dict[str, st
                                                                                    []))
                 elif guid in project.notes:
                     used.add(guid)
-                    plan.issues.append(ImportIssue(file, f"Note '{project.notes[guid].name}' "
-                                                   f"(line {project.notes[guid].line})",
-                                                   "is about a selection that was not "
-                                                   "imported; not imported"))
+                    plan.issues.append(ImportIssue(
+                        file, _element("Note", project.notes[guid].name,
+                                       project.notes[guid].line),
+                        _("is about a selection that was not imported; not imported")))
         for guid in src.notes:
             note = project.notes.get(guid)
             if note is None:
                 continue
             if doc_id is None:
                 used.add(guid)
-                plan.issues.append(ImportIssue(file, f"Note '{note.name}' (line {note.line})",
-                                               f"is about source '{src.name}', which is no "
-                                               "interview; not imported"))
+                plan.issues.append(ImportIssue(
+                    file, _element("Note", note.name, note.line),
+                    _("is about source '{source}', which is no interview; not imported")
+                    .format(source=src.name)))
                 continue
             if note.selections and src.text is not None:  # QualCoder: a note on a passage
                 used.add(guid)
@@ -1062,9 +1085,10 @@ def _memos(project: Project, plan: ImportPlan, who: _Who, code_map: dict[str, st
                 note_row(guid, MemoTarget.CODE, code_map[code.guid])
             else:
                 used.add(guid)
-                plan.issues.append(ImportIssue(file, f"Note '{note.name}' (line {note.line})",
-                                               f"is about code '{code.name}', which matches no "
-                                               "code of the codebook; not imported"))
+                plan.issues.append(ImportIssue(
+                    file, _element("Note", note.name, note.line),
+                    _("is about code '{code}', which matches no code of the codebook; not "
+                      "imported").format(code=code.name)))
     for guid in project.project_notes:
         note_row(guid, MemoTarget.PROJECT, "")
     for guid in project.notes:  # journals and other notes nothing refers to
@@ -1112,9 +1136,9 @@ def run(path: Path, out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK
 
     path, out = Path(path), Path(out)
     if not path.is_file():
-        raise CodeerError(f"{path} does not exist. Export the project from the CAQDAS as a "
-                          "REFI-QDA project (.qdpx) and pass its path.")
-    book, _ = load_codebook(codebook)
+        raise CodeerError(_("{path} does not exist. Export the project from the CAQDAS as a "
+                            "REFI-QDA project (.qdpx) and pass its path.").format(path=path))
+    book, _sha = load_codebook(codebook)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)

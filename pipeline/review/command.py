@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline import config, schema, storage
 from pipeline.coding.codebook import load_codebook
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.review import decisions as review
 from pipeline.review.agreement import (
     agreement,
@@ -41,7 +42,7 @@ def evaluate(out: Path, gold: Path, codebook: Path,
     from pipeline.review.gold import passage_agreement, read_any_gold
 
     out = Path(out)
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
@@ -61,12 +62,13 @@ def evaluate(out: Path, gold: Path, codebook: Path,
 
 def evaluate_reviews(out: Path, codebook: Path) -> dict[str, tuple[pd.DataFrame, dict]]:
     """Agreement of the automatic codes with ``OUT/reviews.csv`` (and between reviewers)."""
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     codings = storage.read_table(Path(out) / config.CODINGS_FILE, schema.CODINGS)
     reviews = review.read_reviews(out, {c.id for c in book.codes})
     if reviews.empty:
-        raise CodeerError(f"No usable decisions in {Path(out) / config.REVIEWS_FILE}. Review "
-                          "excerpts first (notebooks/02-review.ipynb or pipeline.review.record).")
+        raise CodeerError(_("No usable decisions in {path}. Review excerpts first "
+                            "(notebooks/02-review.ipynb or pipeline.review.record).")
+                          .format(path=Path(out) / config.REVIEWS_FILE))
     results = review_agreement(codings, reviews, [c.id for c in book.codes])
     data = {name: to_dict(t, p) for name, (t, p) in results.items()}
     storage.write_text(Path(out) / "agreement.json",
@@ -80,7 +82,8 @@ def calibrate(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
     import yaml
 
     if metric not in ("f1", "kappa"):
-        raise CodeerError(f"--metric must be 'f1' or 'kappa'. Got '{metric}' instead.")
+        raise CodeerError(_("--metric must be 'f1' or 'kappa'. Got '{got}' instead.")
+                          .format(got=metric))
     book, sha = load_codebook(codebook)
     entries = {}
     for rs in reviewed_scores(out, codebook, model):
@@ -91,8 +94,9 @@ def calibrate(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
                        "# Written by `codeer calibrate`; `codeer code` uses calibrated thresholds."
                        "\n" + yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
     done = [k for k, v in entries.items() if v["calibrated"]]
-    log.info("calibrate: %d of %d reviewed codes calibrated (%s) -> %s", len(done), len(entries),
-             ", ".join(f"{k} {entries[k]['threshold']:+.3f}" for k in done) or "none",
+    log.info(_("calibrate: %d of %d reviewed codes calibrated (%s) -> %s"), len(done),
+             len(entries),
+             ", ".join(f"{k} {entries[k]['threshold']:+.3f}" for k in done) or _("none"),
              Path(out) / config.CALIBRATION_FILE)
     return content
 
@@ -145,10 +149,11 @@ def teaching_queue(out: Path, codebook: Path, n: int = 10, code_id: str | None =
     from pipeline.review.learning import review_queue
 
     out = Path(out)
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     names = {c.id: c.name for c in book.codes}
     if code_id is not None and code_id not in names:
-        raise CodeerError(f"--code must be one of {list(names)}. Got '{code_id}' instead.")
+        raise CodeerError(_("--code must be one of {codes}. Got '{got}' instead.")
+                          .format(codes=list(names), got=code_id))
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     target = coder.select_scope(segments, book.defaults.scope)
@@ -184,7 +189,7 @@ def review_progress(out: Path, codebook: Path) -> pd.DataFrame:
     that the coder had found (accept against add). Both are estimates from the decisions
     alone, over the passages someone looked at, with their counts beside them.
     """
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     codings = storage.read_table(Path(out) / config.CODINGS_FILE, schema.CODINGS)
     latest = review.latest_decisions(review.read_reviews(out, {c.id for c in book.codes}))
     auto = set(zip(codings.loc[codings["method"] != "human", "segment_id"],
@@ -224,15 +229,16 @@ def evaluate_learning_curve(out: Path, gold: Path, codebook: Path,
     from pipeline.review.learning import STEPS, learning_curve
 
     out = Path(out)
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     target = coder.select_scope(segments, book.defaults.scope)
     gold_rows = read_any_gold(gold, documents)
     n_docs = gold_rows["document_id"].nunique()
     if n_docs < 2:
-        raise CodeerError(f"{Path(gold).name} must cover at least 2 documents for a learning "
-                          f"curve (documents are held out). Got {n_docs} instead.")
+        raise CodeerError(_("{file} must cover at least 2 documents for a learning curve "
+                            "(documents are held out). Got {n} instead.")
+                          .format(file=Path(gold).name, n=n_docs))
     cache = EmbeddingCache(config.cache_dir(out), model)
     prepared = coder.prepare(target, segments, documents, book, cache)
     cache.save()

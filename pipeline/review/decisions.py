@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipeline import config, schema
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.vocab import DECISIONS
 
 log = logging.getLogger("codeer")
@@ -41,7 +42,8 @@ class ReviewIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{config.REVIEWS_FILE} line {self.line}: {self.message}"
+        return _("{file} line {line}: {message}").format(file=config.REVIEWS_FILE,
+                                                         line=self.line, message=self.message)
 
 
 def _parse_time(value: str) -> datetime:
@@ -72,8 +74,9 @@ def parse_reviews(
     header = [h.strip() for h in header]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        issues.append(ReviewIssue(1, f"the header lacks {missing}; expected {list(COLUMNS)}. "
-                                     "No decision can be read until the header is repaired."))
+        issues.append(ReviewIssue(1, _("the header lacks {missing}; expected {expected}. No "
+                                       "decision can be read until the header is repaired.")
+                                  .format(missing=missing, expected=list(COLUMNS))))
         return pd.DataFrame(columns=[*COLUMNS, "line", "time"]), issues
     index = {c: header.index(c) for c in COLUMNS}
     for cells in reader:
@@ -81,27 +84,29 @@ def parse_reviews(
         if not any(c.strip() for c in cells):
             continue
         if len(cells) < len(header) or any(c.strip() for c in cells[len(header):]):
-            issues.append(ReviewIssue(line, f"has {len(cells)} cells, the header has "
-                                            f"{len(header)}; the row is skipped."))
+            issues.append(ReviewIssue(line, _("has {cells} cells, the header has {header}; the "
+                                              "row is skipped.").format(cells=len(cells),
+                                                                        header=len(header))))
             continue
         row = {c: cells[i].strip() for c, i in index.items()}
         if row["decision"] not in DECISIONS:
-            issues.append(ReviewIssue(line, f"decision must be one of {list(DECISIONS)}. "
-                                            f"Got '{row['decision']}' instead; skipped."))
+            issues.append(ReviewIssue(line, _("decision must be one of {decisions}. Got "
+                                              "'{got}' instead; skipped.").format(
+                                                  decisions=list(DECISIONS), got=row["decision"])))
             continue
         if known_codes is not None and row["code_id"] not in known_codes:
-            issues.append(ReviewIssue(line, f"code '{row['code_id']}' is not in the codebook; "
-                                            "skipped."))
+            issues.append(ReviewIssue(line, _("code '{code}' is not in the codebook; skipped.")
+                                      .format(code=row["code_id"])))
             continue
         if not row["segment_id"]:
-            issues.append(ReviewIssue(line, "segment_id is empty; skipped."))
+            issues.append(ReviewIssue(line, _("segment_id is empty; skipped.")))
             continue
         try:
             row["time"] = _parse_time(row["timestamp"])
         except ValueError:
-            issues.append(ReviewIssue(line, "timestamp must be ISO 8601, like "
-                                            f"2026-11-27T14:05:00. Got '{row['timestamp']}' "
-                                            "instead; skipped."))
+            issues.append(ReviewIssue(line, _("timestamp must be ISO 8601, like "
+                                              "2026-11-27T14:05:00. Got '{got}' instead; "
+                                              "skipped.").format(got=row["timestamp"])))
             continue
         row["line"] = line
         rows.append(row)
@@ -139,11 +144,11 @@ def apply_reviews(
         return out, notes
     gone = latest[~latest["segment_id"].isin(segment_ids)]
     if len(gone):
-        notes.append(
-            f"{len(gone)} review decision(s) point at segments that no longer exist (first: "
-            f"line {int(gone['line'].iloc[0])}, segment {gone['segment_id'].iloc[0]}); they "
-            "stay in the log and apply again if the text comes back."
-        )
+        notes.append(_(
+            "{n} review decision(s) point at segments that no longer exist (first: line "
+            "{line}, segment {segment}); they stay in the log and apply again if the text "
+            "comes back.").format(n=len(gone), line=int(gone["line"].iloc[0]),
+                                  segment=gone["segment_id"].iloc[0]))
     latest = latest[latest["segment_id"].isin(segment_ids)]
     key = list(zip(out["segment_id"], out["code_id"], strict=True))
     decision = {(r.segment_id, r.code_id): r for r in latest.itertuples()}
@@ -203,7 +208,7 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text, _, warnings = decode(data, Path(config.REVIEWS_FILE))
+        text, _encoding, warnings = decode(data, Path(config.REVIEWS_FILE))
         for warning in warnings:
             log.warning("%s", warning)
         return text
@@ -285,13 +290,16 @@ def record(
     from pipeline import storage
 
     if decision not in DECISIONS:
-        raise CodeerError(f"decision must be one of {list(DECISIONS)}. Got '{decision}' instead.")
+        raise CodeerError(_("decision must be one of {decisions}. Got '{got}' instead.")
+                          .format(decisions=list(DECISIONS), got=decision))
     if not reviewer.strip():
-        raise CodeerError("reviewer must be a name or initials, so agreement can be computed.")
+        raise CodeerError(_("reviewer must be a name or initials, so agreement can be "
+                            "computed."))
     out = Path(out)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     if segment_id not in set(segments["segment_id"]):
-        raise CodeerError(f"segment '{segment_id}' is not in {out / config.SEGMENTS_FILE}.")
+        raise CodeerError(_("segment '{segment}' is not in {path}.")
+                          .format(segment=segment_id, path=out / config.SEGMENTS_FILE))
     stamp = (timestamp or datetime.now(UTC)).isoformat(timespec="seconds")
     row = {"segment_id": segment_id, "code_id": code_id, "decision": decision,
            "reviewer": reviewer.strip(), "timestamp": stamp, "note": note}
@@ -310,8 +318,9 @@ def record(
             os.write(fd, buffer.getvalue().encode("utf-8"))
             os.fsync(fd)
     except OSError as exc:
-        raise CodeerError(f"Cannot append to {path}: {exc.strerror}. Close it if another "
-                          "program has it open, or check the folder's permissions.") from None
+        raise CodeerError(_("Cannot append to {path}: {reason}. Close it if another program "
+                            "has it open, or check the folder's permissions.")
+                          .format(path=path, reason=exc.strerror)) from None
     return row
 
 
@@ -337,14 +346,14 @@ def record_many(out: Path, rows: list[dict]) -> list[dict]:
     written = []
     for r in rows:
         if r["decision"] not in DECISIONS:
-            raise CodeerError(f"decision must be one of {list(DECISIONS)}. Got "
-                              f"'{r['decision']}' instead.")
+            raise CodeerError(_("decision must be one of {decisions}. Got '{got}' instead.")
+                              .format(decisions=list(DECISIONS), got=r["decision"]))
         if not str(r["reviewer"]).strip():
-            raise CodeerError("reviewer must be a name or initials, so agreement can be "
-                              "computed.")
+            raise CodeerError(_("reviewer must be a name or initials, so agreement can be "
+                                "computed."))
         if r["segment_id"] not in segments:
-            raise CodeerError(f"segment '{r['segment_id']}' is not in "
-                              f"{out / config.SEGMENTS_FILE}.")
+            raise CodeerError(_("segment '{segment}' is not in {path}.")
+                              .format(segment=r["segment_id"], path=out / config.SEGMENTS_FILE))
         stamp = (r.get("timestamp") or datetime.now(UTC)).isoformat(timespec="seconds")
         written.append({"segment_id": r["segment_id"], "code_id": r["code_id"],
                         "decision": r["decision"], "reviewer": str(r["reviewer"]).strip(),
@@ -363,6 +372,7 @@ def record_many(out: Path, rows: list[dict]) -> list[dict]:
             os.write(fd, buffer.getvalue().encode("utf-8"))
             os.fsync(fd)
     except OSError as exc:
-        raise CodeerError(f"Cannot append to {path}: {exc.strerror}. Close it if another "
-                          "program has it open, or check the folder's permissions.") from None
+        raise CodeerError(_("Cannot append to {path}: {reason}. Close it if another program "
+                            "has it open, or check the folder's permissions.")
+                          .format(path=path, reason=exc.strerror)) from None
     return written

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.review.agreement import agreement, read_gold
 
 
@@ -41,8 +42,9 @@ def _read_rows(path: Path) -> list[dict]:
     try:
         raw = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CodeerError(f"{path.name} must be UTF-8. Got byte 0x{exc.object[exc.start]:02x} "
-                          "instead; re-save it as UTF-8.") from None
+        raise CodeerError(_("{file} must be UTF-8. Got byte 0x{byte:02x} instead; re-save it "
+                            "as UTF-8.").format(file=path.name, byte=exc.object[exc.start])
+                          ) from None
     rows = []
     for i, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
@@ -50,8 +52,9 @@ def _read_rows(path: Path) -> list[dict]:
         try:
             rows.append({**json.loads(line), "_line": i})
         except json.JSONDecodeError as exc:
-            raise CodeerError(f"{path.name} line {i} must be one JSON object. Got an error "
-                              f"instead: {exc.msg}.") from None
+            raise CodeerError(_("{file} line {line} must be one JSON object. Got an error "
+                                "instead: {error}.").format(file=path.name, line=i,
+                                                            error=exc.msg)) from None
     return rows
 
 
@@ -64,7 +67,7 @@ def read_any_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise CodeerError(f"Gold file {path} does not exist.")
+        raise CodeerError(_("Gold file {path} does not exist.").format(path=path))
     if path.suffix.lower() not in (".jsonl", ".json"):
         return read_gold(path, documents)
     rows = _read_rows(path)
@@ -85,23 +88,26 @@ def read_any_gold(path: Path, documents: pd.DataFrame) -> pd.DataFrame:
             index = int(row["para"])
             start, end = paras[index]
         except (ValueError, TypeError, IndexError, KeyError):
-            raise CodeerError(f"{path.name} line {line}: para must be a paragraph of {name} "
-                              f"(0-{len(paras) - 1}). Got {row.get('para')!r} instead.") from None
+            raise CodeerError(_("{file} line {line}: para must be a paragraph of {name} "
+                                "(0-{last}). Got {got!r} instead.").format(
+                                    file=path.name, line=line, name=name, last=len(paras) - 1,
+                                    got=row.get("para"))) from None
         sha = str(row.get("sha1") or "")
         line_text = text[start:end]
         # The coders hashed the line as is, stripped, or without its "Speaker:" label.
         variants = (line_text, line_text.strip(), line_text.split(": ", 1)[-1].strip())
         if sha and all(hashlib.sha1(v.encode()).hexdigest()[:len(sha)] != sha
                        for v in variants):
-            raise CodeerError(f"{path.name} line {line}: paragraph {index} of {name} changed "
-                              "since it was coded (sha1 differs). Use the transcript the gold "
-                              "was made for.")
+            raise CodeerError(_("{file} line {line}: paragraph {index} of {name} changed since "
+                                "it was coded (sha1 differs). Use the transcript the gold was "
+                                "made for.").format(file=path.name, line=line, index=index,
+                                                    name=name))
         codes = row.get("codes") or []
         out.append({"document_id": doc_id, "start": start, "end": end,
                     "codes": [str(c) for c in codes]})
     if not out:
-        raise CodeerError(f"{path.name}: none of its files is in this batch. Ingest the "
-                          "transcripts the gold was made for.")
+        raise CodeerError(_("{file}: none of its files is in this batch. Ingest the "
+                            "transcripts the gold was made for.").format(file=path.name))
     return pd.DataFrame(out, columns=["document_id", "start", "end", "codes"])
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import config
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.vocab import MEMO_TARGETS, MemoTarget
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class MemoIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"{config.MEMOS_FILE} line {self.line}: {self.message}"
+        return _("{file} line {line}: {message}").format(file=config.MEMOS_FILE,
+                                                         line=self.line, message=self.message)
 
 
 def _parse_time(value: str) -> datetime:
@@ -98,8 +100,9 @@ def append_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> int
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        raise CodeerError(f"Cannot append to {path}: {exc.strerror}. Check the folder's "
-                          "permissions; nothing was written.") from None
+        raise CodeerError(_("Cannot append to {path}: {reason}. Check the folder's "
+                            "permissions; nothing was written.")
+                          .format(path=path, reason=exc.strerror)) from None
     return len(rows)
 
 
@@ -133,8 +136,9 @@ def parse_memos(text: str) -> tuple[pd.DataFrame, list[MemoIssue]]:
     header = [h.strip().lstrip("\ufeff") for h in header]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        issues.append(MemoIssue(1, f"the header lacks {missing}; expected {list(COLUMNS)}. No "
-                                   "memo can be read until the header is repaired."))
+        issues.append(MemoIssue(1, _("the header lacks {missing}; expected {expected}. No "
+                                     "memo can be read until the header is repaired.")
+                                .format(missing=missing, expected=list(COLUMNS))))
         return empty, issues
     index = {c: header.index(c) for c in COLUMNS}
     rows = []
@@ -143,23 +147,25 @@ def parse_memos(text: str) -> tuple[pd.DataFrame, list[MemoIssue]]:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) < len(header):
-            issues.append(MemoIssue(line, f"has {len(cells)} cells, the header has "
-                                          f"{len(header)}; the row is skipped."))
+            issues.append(MemoIssue(line, _("has {cells} cells, the header has {header}; the "
+                                            "row is skipped.").format(cells=len(cells),
+                                                                      header=len(header))))
             continue
         row = {c: cells[i].strip() for c, i in index.items()}
         if row["about"] not in MEMO_TARGETS:
-            issues.append(MemoIssue(line, f"about must be one of {list(MEMO_TARGETS)}. Got "
-                                          f"'{row['about']}' instead; skipped."))
+            issues.append(MemoIssue(line, _("about must be one of {targets}. Got '{got}' "
+                                            "instead; skipped.").format(
+                                                targets=list(MEMO_TARGETS), got=row["about"])))
             continue
         if not row["text"]:
-            issues.append(MemoIssue(line, "text is empty; skipped."))
+            issues.append(MemoIssue(line, _("text is empty; skipped.")))
             continue
         try:
             row["time"] = _parse_time(row["timestamp"])
         except ValueError:
-            issues.append(MemoIssue(line, "timestamp must be ISO 8601, like "
-                                          f"2026-11-27T14:05:00. Got '{row['timestamp']}' "
-                                          "instead; skipped."))
+            issues.append(MemoIssue(line, _("timestamp must be ISO 8601, like "
+                                            "2026-11-27T14:05:00. Got '{got}' instead; "
+                                            "skipped.").format(got=row["timestamp"])))
             continue
         row["line"] = line
         rows.append(row)
@@ -174,8 +180,9 @@ def read_memos(out: Path) -> pd.DataFrame:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CodeerError(f"{path} must be UTF-8 text. Got a byte it cannot decode at "
-                          f"position {exc.start} instead; save it as UTF-8.") from None
+        raise CodeerError(_("{path} must be UTF-8 text. Got a byte it cannot decode at "
+                            "position {position} instead; save it as UTF-8.")
+                          .format(path=path, position=exc.start)) from None
     memos, issues = parse_memos(text)
     for issue in issues:
         log.warning("%s", issue)
@@ -196,8 +203,8 @@ def resolve_passage(segments: pd.DataFrame, passage: str) -> str:
     """
     passage = passage.strip()
     if not passage:
-        raise CodeerError("--passage must be a segment id or a piece of its text. Got '' "
-                          "instead.")
+        raise CodeerError(_("--passage must be a segment id or a piece of its text. Got '' "
+                            "instead."))
     ids = set(segments["segment_id"])
     if passage in ids:
         return passage
@@ -205,12 +212,13 @@ def resolve_passage(segments: pd.DataFrame, passage: str) -> str:
     hits = [s for s, t in zip(segments["segment_id"], segments["text"], strict=True)
             if needle in _squash(t).casefold()]
     if not hits:
-        raise CodeerError(f"--passage must be a segment id or text from one segment. Got "
-                          f"'{passage[:60]}', which no segment holds; copy it exactly from the "
-                          "transcript or use the segment id.")
+        raise CodeerError(_("--passage must be a segment id or text from one segment. Got "
+                            "'{got}', which no segment holds; copy it exactly from the "
+                            "transcript or use the segment id.").format(got=passage[:60]))
     if len(hits) > 1:
-        raise CodeerError(f"--passage must name one segment. Got text that {len(hits)} segments "
-                          f"hold (e.g. {hits[:3]}); use a longer piece or the segment id.")
+        raise CodeerError(_("--passage must name one segment. Got text that {n} segments hold "
+                            "(e.g. {examples}); use a longer piece or the segment id.")
+                          .format(n=len(hits), examples=hits[:3]))
     return hits[0]
 
 
@@ -224,7 +232,8 @@ def check_target(about: str, target: str, out: Path, known_codes: set[str] | Non
     from pipeline import schema, storage
 
     if about not in MEMO_TARGETS:
-        raise CodeerError(f"about must be one of {list(MEMO_TARGETS)}. Got '{about}' instead.")
+        raise CodeerError(_("about must be one of {targets}. Got '{got}' instead.")
+                          .format(targets=list(MEMO_TARGETS), got=about))
     target = target.strip()
     out = Path(out)
     if about == MemoTarget.PROJECT:
@@ -236,13 +245,14 @@ def check_target(about: str, target: str, out: Path, known_codes: set[str] | Non
         documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
         ids = list(documents["document_id"])
         if target not in ids:
-            raise CodeerError(f"--document must be one of {ids[:10]}. Got '{target}' instead.")
+            raise CodeerError(_("--document must be one of {ids}. Got '{got}' instead.")
+                              .format(ids=ids[:10], got=target))
         return target
     if known_codes is not None and target not in known_codes:
-        raise CodeerError(f"--code must be one of {sorted(known_codes)}. Got '{target}' "
-                          "instead.")
+        raise CodeerError(_("--code must be one of {codes}. Got '{got}' instead.")
+                          .format(codes=sorted(known_codes), got=target))
     if not target:
-        raise CodeerError("--code must be a code id, e.g. L3. Got '' instead.")
+        raise CodeerError(_("--code must be a code id, e.g. L3. Got '' instead."))
     return target
 
 
@@ -269,9 +279,9 @@ def add(out: Path, text: str, author: str, about: str = MemoTarget.PROJECT, targ
         CodeerError: Empty text or author, or an unknown target.
     """
     if not text.strip():
-        raise CodeerError("A memo must have text. Got an empty memo instead.")
+        raise CodeerError(_("A memo must have text. Got an empty memo instead."))
     if not author.strip():
-        raise CodeerError("--author must be a name or initials. Got '' instead.")
+        raise CodeerError(_("--author must be a name or initials. Got '' instead."))
     target = check_target(str(about), target, out, known_codes)
     row = {"timestamp": (timestamp or datetime.now(UTC)).isoformat(timespec="seconds"),
            "author": author.strip(), "about": str(about), "target": target,

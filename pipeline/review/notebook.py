@@ -7,7 +7,7 @@ review decisions go through :func:`pipeline.review.decisions.record` and ``recor
 widget's *Opnieuw coderen*) runs the ``codeer code`` stage, which rewrites ``codings.parquet``
 as the command does. A researcher never needs a segment id: passages are found by their text
 (:func:`search_passages`, :func:`find_passage`) and shown as text. Messages a researcher reads
-are in Dutch.
+go through the catalogue (:mod:`pipeline.i18n`): Dutch unless ``CODEER_LANG=en``.
 
 Paths come from the environment, like the command line's defaults: ``CODEER_OUT`` (default
 ``data/coded``) and ``CODEER_CODEBOOK`` (default ``codebook.yaml``), both relative to the
@@ -33,6 +33,7 @@ import pandas as pd
 from pipeline import config, schema, storage
 from pipeline.coding.codebook import Codebook, load_codebook
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _, gettext, ngettext
 from pipeline.review import decisions as review
 from pipeline.vocab import DECISION_NAMES, METHODS, STATUSES
 
@@ -119,7 +120,7 @@ def load(out: Path, codebook: Path) -> Data:
             names the command that builds it.
     """
     out, codebook = Path(out), Path(codebook)
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     documents = storage.read_table(out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     codings = storage.read_table(out / config.CODINGS_FILE, schema.CODINGS)
@@ -206,7 +207,7 @@ def by_group(data: Data, grouping: str = "department") -> pd.DataFrame:
     if grouping not in data.documents.columns:
         return pd.DataFrame(index=pd.Index(data.code_ids(), name="code_id"))
     groups = data.documents[["document_id", grouping]].copy()
-    groups[grouping] = groups[grouping].fillna("(onbekend)").astype(str)
+    groups[grouping] = groups[grouping].fillna(_("(unknown)")).astype(str)
     hits = _counted(data.codings).merge(data.segments[["segment_id", "document_id"]],
                                         on="segment_id").merge(groups, on="document_id")
     table = hits.groupby(["code_id", grouping])["segment_id"].nunique().unstack(fill_value=0)
@@ -238,7 +239,7 @@ def _turn_texts(segments: pd.DataFrame, seg_ids: list[str]) -> dict[str, str]:
     turns = segments[[k in keys for k in zip(segments["document_id"], segments["turn_index"],
                                               strict=True)]]
     out: dict[str, str] = {}
-    for _, turn in turns.sort_values(["document_id", "segment_index"]).groupby(
+    for _key, turn in turns.sort_values(["document_id", "segment_index"]).groupby(
             ["document_id", "turn_index"], sort=False):
         ids, texts = turn["segment_id"].tolist(), turn["text"].tolist()
         for i, seg_id in enumerate(ids):
@@ -270,7 +271,8 @@ def review_queue(data: Data, code_id: str, n: int | None = 20,
         CodeerError: ``code_id`` is not in the codebook.
     """
     if code_id not in data.code_ids():
-        raise CodeerError(f"code must be one of {data.code_ids()}. Got '{code_id}' instead.")
+        raise CodeerError(_("code must be one of {codes}. Got '{got}' instead.")
+                          .format(codes=data.code_ids(), got=code_id))
     rows = data.codings[(data.codings["code_id"] == code_id)
                         & (data.codings["method"] != "human")]
     if reviewer is None:
@@ -358,14 +360,19 @@ def queue_table(queue: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "interview": queue["document_id"],
         "code": queue["code_id"] + " " + queue["code_name"],
-        "waarom": queue["reason"].map(_REASONS).fillna(queue["reason"]),
+        "waarom": queue["reason"].map(_reason),
         "kans": queue["probability"].round(2),
-        "nu": queue["coded"].map({True: "gecodeerd", False: "niet gecodeerd"}),
+        "nu": queue["coded"].map({True: _("coded"), False: _("not coded")}),
         "passage": queue["context"],
     })
 
 
-_REASONS = {"onzeker": "twijfelgeval", "waarschijnlijk": "waarschijnlijk"}
+#: Why a passage is in the queue (:func:`pipeline.review.learning.review_queue`), to read.
+_REASONS = {"onzeker": N_("borderline case"), "waarschijnlijk": N_("likely")}
+
+
+def _reason(reason: str) -> str:
+    return gettext(_REASONS[reason]) if reason in _REASONS else reason
 
 
 # --------------------------------------------------------------------------- passages by text
@@ -476,9 +483,9 @@ def turn_sentences(data: Data, segment_id: str) -> pd.DataFrame:
     """
     seg = data.segments[data.segments["segment_id"] == segment_id]
     if seg.empty:
-        raise CodeerError(f"Deze passage staat niet (meer) in {config.SEGMENTS_FILE}: is er "
-                          "opnieuw ingelezen? Laad de gegevens opnieuw (voer het notebook "
-                          "opnieuw uit).")
+        raise CodeerError(_("This passage is not (or no longer) in {file}: was the batch "
+                            "ingested again? Load the data again (run the notebook again).")
+                          .format(file=config.SEGMENTS_FILE))
     doc, turn_index = seg["document_id"].iloc[0], int(seg["turn_index"].iloc[0])
     turn = data.segments[(data.segments["document_id"] == doc)
                          & (data.segments["turn_index"] == turn_index)]
@@ -502,11 +509,12 @@ def find_passage(data: Data, text: str) -> list[str]:
         return list(hits["segment_ids"].iloc[0])
     shown = text.strip()[:60]
     if hits.empty:
-        raise CodeerError(f"De tekst moet in een passage staan. Nu: '{shown}', dat in geen "
-                          "enkele zin voorkomt; kopieer een stuk uit de passage.")
+        raise CodeerError(_("The text must be in a passage. Got '{text}', which no sentence "
+                            "holds; copy a piece of the passage.").format(text=shown))
     where = ", ".join(f"{h.document_id}: {_short(h.text, 40)}" for h in hits.head(3).itertuples())
-    raise CodeerError(f"De tekst moet één passage aanwijzen. Nu: '{shown}', dat in meer dan "
-                      f"één passage staat (bijvoorbeeld {where}); neem een langer stuk tekst.")
+    raise CodeerError(_("The text must point at one passage. Got '{text}', which more than one "
+                        "passage holds (for example {where}); take a longer piece of text.")
+                      .format(text=shown, where=where))
 
 
 # --------------------------------------------------------------------------- recording
@@ -516,43 +524,48 @@ def _check_code(data: Data, code_id: str | None, allow_none: bool = False) -> No
     if code_id is None and allow_none:
         return
     if code_id not in data.code_ids():
-        raise CodeerError("De code moet er een uit het codeboek zijn "
-                          f"({', '.join(data.code_ids())}). Nu: '{code_id}'.")
+        raise CodeerError(_("The code must be one from the codebook ({codes}). Got '{got}'.")
+                          .format(codes=", ".join(data.code_ids()), got=code_id))
 
 
 def _check_reviewer(reviewer: str) -> str:
     name = str(reviewer or "").strip()
     if not name or name == "naam":
-        raise CodeerError("REVIEWER moet je naam of initialen zijn, zodat de overeenstemming "
-                          f"tussen beoordelaars te berekenen is. Nu: '{name}'. Vul hem in de "
-                          "eerste cel in en voer die opnieuw uit.")
+        raise CodeerError(_("REVIEWER must be your name or initials, so agreement between "
+                            "reviewers can be computed. Got '{name}'. Fill it in in the first "
+                            "cell and run that cell again.").format(name=name))
     return name
+
+
+#: Shown when the researcher records a decision before choosing a passage.
+CHOOSE_PASSAGE = N_("Choose a passage first: search for a few words and click a passage found.")
 
 
 def _record(data: Data, segment_ids: list[str], code_id: str, decision: str, reviewer: str,
             note: str = "") -> list[dict]:
-    """Check in Dutch what the widget can check, then append through
+    """Check what the widget can check (in the researcher's language), then append through
     :func:`pipeline.review.decisions.record_many` (all decisions or none)."""
     name = _check_reviewer(reviewer)
     _check_code(data, code_id)
     if decision not in DECISION_NAMES:
-        raise CodeerError(f"Het besluit moet 'accept', 'reject' of 'add' zijn. Nu: '{decision}'.")
+        raise CodeerError(_("The decision must be 'accept', 'reject' or 'add'. Got '{got}'.")
+                          .format(got=decision))
     if not segment_ids:
-        raise CodeerError("Kies eerst een passage: zoek op een paar woorden en klik een "
-                          "gevonden passage aan.")
+        raise CodeerError(_(CHOOSE_PASSAGE))
     known = set(data.segments["segment_id"])
     if any(s not in known for s in segment_ids):
-        raise CodeerError(f"Deze passage staat niet (meer) in {config.SEGMENTS_FILE}: is er "
-                          "opnieuw ingelezen? Voer het notebook opnieuw uit.")
+        raise CodeerError(_("This passage is not (or no longer) in {file}: was the batch "
+                            "ingested again? Run the notebook again.")
+                          .format(file=config.SEGMENTS_FILE))
     try:
         return review.record_many(Path(data.out), [
             {"segment_id": s, "code_id": code_id, "decision": decision, "reviewer": name,
              "note": note} for s in segment_ids])
     except CodeerError as exc:
-        # What is left is the log itself (locked, no permission): say so in Dutch.
-        raise CodeerError(f"Niet vastgelegd in {config.REVIEWS_FILE}. Staat het bestand open in "
-                          f"een ander programma, zoals Excel? Sluit het en probeer opnieuw. "
-                          f"(Melding: {exc})") from None
+        # What is left is the log itself (locked, no permission): say so in plain words.
+        raise CodeerError(_("Not recorded in {file}. Is the file open in another program, such "
+                            "as Excel? Close it and try again. (Message: {error})")
+                          .format(file=config.REVIEWS_FILE, error=exc)) from None
 
 
 def add_passage(data: Data, segment_ids: list[str], code_id: str, reviewer: str,
@@ -674,8 +687,8 @@ def reviewed_passages(data: Data, reviewer: str | None = None) -> pd.DataFrame:
 # --------------------------------------------------------------------------- the effect
 
 
-#: What a (segment, code) pair is, in the words of :func:`coding_changes`.
-_NOT_CODED = "niet gecodeerd"
+#: What a (segment, code) pair is, in the words of :func:`coding_changes` (translated there).
+_NOT_CODED = N_("not coded")
 
 
 def _states(codings: pd.DataFrame) -> dict[tuple[str, str], str]:
@@ -683,13 +696,13 @@ def _states(codings: pd.DataFrame) -> dict[tuple[str, str], str]:
     for s, c, m, st in zip(codings["segment_id"], codings["code_id"], codings["method"],
                            codings["status"], strict=True):
         if st == "rejected":
-            state[(s, c)] = "afgewezen"
+            state[(s, c)] = N_("rejected")
         elif m == "human":
-            state[(s, c)] = "toegevoegd door beoordelaar"
+            state[(s, c)] = N_("added by a reviewer")
         elif st == "accepted":
-            state[(s, c)] = "gecodeerd, geaccepteerd"
+            state[(s, c)] = N_("coded, accepted")
         else:
-            state[(s, c)] = "gecodeerd"
+            state[(s, c)] = N_("coded")
     return state
 
 
@@ -710,6 +723,8 @@ def coding_changes(before: pd.DataFrame, after: pd.DataFrame, segments: pd.DataF
     if not changed:
         return pd.DataFrame(columns=columns)
     rows = pd.DataFrame(changed, columns=["segment_id", "code_id", "voor", "na"])
+    # Translated before joining: passages are ordered by what the researcher reads.
+    rows[["voor", "na"]] = rows[["voor", "na"]].map(gettext)
     passages = _passages(rows, segments, ["code_id", "voor", "na"])
     order = {c.id: i for i, c in enumerate(book.codes)}
     names = {c.id: f"{c.id} {c.name}" for c in book.codes}
@@ -737,15 +752,18 @@ class Recoded:
     seconds: float
 
     def summary(self) -> str:
-        """One Dutch sentence on what changed."""
+        """One sentence on what changed."""
         n = len(self.changes)
         if not n:
-            return (f"Opnieuw gecodeerd in {_num(self.seconds, 0)} s: geen passage veranderd.")
-        gained = int((self.changes["voor"] == _NOT_CODED).sum())
-        lost = int((self.changes["na"] == _NOT_CODED).sum())
-        return (f"Opnieuw gecodeerd in {_num(self.seconds, 0)} s: {n} passage(s) veranderd "
-                f"({gained} nieuw gecodeerd, {lost} niet meer gecodeerd, "
-                f"{n - gained - lost} met een besluit).")
+            return _("Coded again in {seconds} s: no passage changed.").format(
+                seconds=_num(self.seconds, 0))
+        not_coded = gettext(_NOT_CODED)
+        gained = int((self.changes["voor"] == not_coded).sum())
+        lost = int((self.changes["na"] == not_coded).sum())
+        return _("Coded again in {seconds} s: {n} passage(s) changed ({gained} newly coded, "
+                 "{lost} no longer coded, {decided} with a decision).").format(
+                     seconds=_num(self.seconds, 0), n=n, gained=gained, lost=lost,
+                     decided=n - gained - lost)
 
 
 def recode(data: Data) -> Recoded:
@@ -760,7 +778,7 @@ def recode(data: Data) -> Recoded:
         See :class:`Recoded`.
 
     Raises:
-        CodeerError: In Dutch when coding fails (the cause in the message).
+        CodeerError: When coding fails (the cause in the message).
     """
     import time
 
@@ -771,7 +789,7 @@ def recode(data: Data) -> Recoded:
         code_stage.run(Path(data.out), Path(data.codebook), progress=False)
         fresh = load(data.out, data.codebook)
     except CodeerError as exc:
-        raise CodeerError(f"Opnieuw coderen is niet gelukt: {exc}") from None
+        raise CodeerError(_("Coding again failed: {error}").format(error=exc)) from None
     seconds = time.perf_counter() - start
     return Recoded(fresh, coding_changes(data.codings, fresh.codings, fresh.segments,
                                          fresh.book), seconds)
@@ -799,7 +817,8 @@ def _table_html(frame: pd.DataFrame, columns: list[str], limit: int = 30) -> str
         "<tr>" + "".join(f"<td style='text-align:left;vertical-align:top'>"
                          f"{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for row in frame[columns].head(limit).itertuples(index=False))
-    more = (f"<p><i>… en nog {len(frame) - limit}.</i></p>" if len(frame) > limit else "")
+    more = ("<p><i>" + html.escape(_("… and {n} more.").format(n=len(frame) - limit))
+            + "</i></p>" if len(frame) > limit else "")
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
@@ -810,7 +829,8 @@ def review_widget(data: Data, out: Path, code_id: str | None, reviewer: str, n: 
     shows what changed and what to review next.
 
     Every click on *Hoort erbij* or *Hoort er niet bij* records one decision (``accept`` when
-    the coder had the code, ``add`` when it had not; ``reject``). Messages are in Dutch. The
+    the coder had the code, ``add`` when it had not; ``reject``). Messages go through the
+    catalogue (Dutch unless ``CODEER_LANG=en``). The
     widget is built without a running frontend, so its buttons also work from code
     (``button.click()``).
 
@@ -837,20 +857,23 @@ def review_widget(data: Data, out: Path, code_id: str | None, reviewer: str, n: 
 
     def show(rows: pd.DataFrame) -> None:
         code = next((c for c in data.book.codes if c.id == code_id), None)
-        title = f"{code.id} {code.name}" if code else "alle codes"
-        header.value = (f"<h3>Beoordelen: {html.escape(title)}</h3>"
+        title = f"{code.id} {code.name}" if code else _("all codes")
+        header.value = ("<h3>" + html.escape(_("Review: {title}").format(title=title)) + "</h3>"
                         + (f"<p>{html.escape(code.definition)}</p>" if code else "")
-                        + f"<p><i>{len(rows)} passage(s) voor {html.escape(str(reviewer))}, "
-                        "in de volgorde waarin ze de coder het meest leren.</i></p>")
+                        + "<p><i>" + html.escape(_(
+                            "{n} passage(s) for {reviewer}, in the order in which they teach "
+                            "the coder most.").format(n=len(rows), reviewer=reviewer))
+                        + "</i></p>")
         boxes = [_queue_box(widgets, state, row, reviewer) for row in rows.itertuples()]
         if not boxes:
-            boxes = [widgets.HTML("<p>Niets meer te beoordelen: elke passage heeft een "
-                                  "besluit voor deze code(s).</p>")]
+            boxes = [widgets.HTML("<p>" + html.escape(_(
+                "Nothing left to review: every passage has a decision for these code(s)."))
+                + "</p>")]
         items.children = boxes
 
     def on_recode(_button) -> None:
         button.disabled = True
-        status.value = "<i>Bezig met opnieuw coderen…</i>"
+        status.value = "<i>" + html.escape(_("Coding again…")) + "</i>"
         try:
             result = recode(state["data"])
             state["data"] = result.data
@@ -865,30 +888,32 @@ def review_widget(data: Data, out: Path, code_id: str | None, reviewer: str, n: 
                                                     "passage"])
         show(rows)
 
-    button = widgets.Button(description="Opnieuw coderen", icon="refresh",
-                            tooltip="De coder leert van je besluiten en codeert de batch "
-                                    "opnieuw; daarna de volgende passages.")
+    button = widgets.Button(description=_("Code again"), icon="refresh",
+                            tooltip=_("The coder learns from your decisions and codes the batch "
+                                      "again; then the next passages."))
     button.on_click(on_recode)
     if queue is None:
         queue = next_passages(data, n, code_id, reviewer)
     show(queue)
     return widgets.VBox([
         header, items, _add_box(widgets, state, code_id, reviewer),
-        widgets.HTML("<h4>Wat doen je besluiten?</h4><p>Codeer de batch opnieuw: de coder "
-                     "leert van elk besluit. Daarna zie je welke passages een code kregen of "
-                     "verloren, en de volgende passages om te beoordelen (op de demo ongeveer "
-                     "20 seconden).</p>"),
+        widgets.HTML("<h4>" + html.escape(_("What do your decisions do?")) + "</h4><p>"
+                     + html.escape(_("Code the batch again: the coder learns from every "
+                                     "decision. Then you see which passages gained or lost a "
+                                     "code, and the next passages to review (on the demo about "
+                                     "20 seconds).")) + "</p>"),
         widgets.HBox([button, status]), effect])
 
 
 def _queue_box(widgets, state: dict, row, reviewer: str):
-    why = _REASONS.get(row.reason, row.reason)
+    facts = _("{why} (chance {probability}) · now {state}").format(
+        why=_reason(row.reason), probability=_num(row.probability),
+        state=_("coded") if row.coded else _("not coded"))
     info = (f"<small>{html.escape(str(row.document_id))} · <b>{html.escape(row.code_id)} "
-            f"{html.escape(str(row.code_name))}</b> · {why} (kans {_num(row.probability)}) · "
-            f"nu {'gecodeerd' if row.coded else 'niet gecodeerd'}</small>")
-    yes = widgets.Button(description="Hoort erbij", button_style="success", icon="check")
-    no = widgets.Button(description="Hoort er niet bij", button_style="danger", icon="times")
-    note = widgets.Text(placeholder="notitie (optioneel)")
+            f"{html.escape(str(row.code_name))}</b> · {html.escape(facts)}</small>")
+    yes = widgets.Button(description=_("Belongs"), button_style="success", icon="check")
+    no = widgets.Button(description=_("Does not belong"), button_style="danger", icon="times")
+    note = widgets.Text(placeholder=_("note (optional)"))
     status = widgets.HTML("")
 
     def on_click(belongs: bool):
@@ -904,7 +929,8 @@ def _queue_box(widgets, state: dict, row, reviewer: str):
                 status.value = _error(exc)
                 return
             yes.disabled = no.disabled = note.disabled = True
-            status.value = f"<b>{DECISION_NAMES[decision]}</b> door {html.escape(reviewer)}"
+            status.value = _("<b>{decision}</b> by {reviewer}").format(
+                decision=html.escape(DECISION_NAMES[decision]), reviewer=html.escape(reviewer))
         return handler
 
     yes.on_click(on_click(True))
@@ -917,20 +943,20 @@ def _queue_box(widgets, state: dict, row, reviewer: str):
 
 def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
     data = state["data"]
-    query = widgets.Text(placeholder="een paar woorden uit de passage, of de passage zelf",
-                         description="Zoek:", layout=widgets.Layout(width="60%"))
-    search = widgets.Button(description="Zoeken", icon="search")
-    found = widgets.Select(options=[], description="Gevonden:", rows=6,
+    query = widgets.Text(placeholder=_("a few words from the passage, or the passage itself"),
+                         description=_("Search:"), layout=widgets.Layout(width="60%"))
+    search = widgets.Button(description=_("Search"), icon="search")
+    found = widgets.Select(options=[], description=_("Found:"), rows=6,
                            layout=widgets.Layout(width="95%"))
-    first = widgets.Dropdown(options=[], description="Van zin:",
+    first = widgets.Dropdown(options=[], description=_("From sentence:"),
                              layout=widgets.Layout(width="95%"))
-    last = widgets.Dropdown(options=[], description="Tot en met:",
+    last = widgets.Dropdown(options=[], description=_("Up to and including:"),
                             layout=widgets.Layout(width="95%"))
     turn_view = widgets.HTML("")
     code = widgets.Dropdown(options=[(f"{c.id} {c.name}", c.id) for c in data.book.codes],
-                            value=code_id or data.code_ids()[0], description="Code:")
-    note = widgets.Text(placeholder="notitie (optioneel)")
-    add = widgets.Button(description="Code toevoegen", icon="plus")
+                            value=code_id or data.code_ids()[0], description=_("Code:"))
+    note = widgets.Text(placeholder=_("note (optional)"))
+    add = widgets.Button(description=_("Add code"), icon="plus")
     status = widgets.HTML("")
     hits: dict[int, dict] = {}
     turn: dict[str, pd.DataFrame] = {}
@@ -964,7 +990,7 @@ def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
         hits.clear()
         if not query.value.strip():
             found.options = []
-            status.value = _error("Typ eerst een paar woorden uit de passage.")
+            status.value = _error(_("Type a few words from the passage first."))
             on_found()
             return
         result = search_passages(state["data"], query.value)
@@ -973,16 +999,15 @@ def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
         found.options = [(f"{h['document_id']} · {_short(h['text'], 110)}", i)
                          for i, h in hits.items()]
         if not hits:
-            status.value = _error(f"Geen passage gevonden met '{query.value.strip()[:60]}'. "
-                                  "Probeer minder of andere woorden.")
+            status.value = _error(_("No passage found with '{query}'. Try fewer or other "
+                                    "words.").format(query=query.value.strip()[:60]))
         found.value = 0 if hits else None
         on_found()
 
     def on_add(_button) -> None:
         sentences = turn.get("rows")
         if sentences is None or first.value is None or last.value is None:
-            status.value = _error("Kies eerst een passage: zoek op een paar woorden en klik "
-                                  "een gevonden passage aan.")
+            status.value = _error(_(CHOOSE_PASSAGE))
             return
         lo, hi = sorted((first.value, last.value))
         ids = sentences["segment_id"].iloc[lo - 1:hi].tolist()
@@ -992,8 +1017,9 @@ def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
             status.value = _error(exc)
             return
         text = " ".join(sentences["text"].iloc[lo - 1:hi])
-        status.value = (f"<b>{html.escape(code.value)} toegevoegd</b> door "
-                        f"{html.escape(reviewer)} aan: „{html.escape(_short(text, 160))}”")
+        status.value = _("<b>{code} added</b> by {reviewer} to: “{text}”").format(
+            code=html.escape(code.value), reviewer=html.escape(reviewer),
+            text=html.escape(_short(text, 160)))
         note.value = ""
 
     search.on_click(on_search)
@@ -1002,9 +1028,10 @@ def _add_box(widgets, state: dict, code_id: str | None, reviewer: str):
     last.observe(show_range, names="value")
     add.on_click(on_add)
     return widgets.VBox([
-        widgets.HTML("<h4>Een code toevoegen die de coder miste</h4><p>Zoek de passage op een "
-                     "paar woorden (of plak hem), kies hem, en stel zo nodig in van welke tot "
-                     "welke zin van de spreekbeurt hij loopt.</p>"),
+        widgets.HTML("<h4>" + html.escape(_("Add a code the coder missed")) + "</h4><p>"
+                     + html.escape(_("Search for the passage by a few words (or paste it), "
+                                     "choose it, and if needed set from which to which sentence "
+                                     "of the turn it runs.")) + "</p>"),
         widgets.HBox([query, search]), found, turn_view, first, last,
         widgets.HBox([code, note, add]), status,
     ])
@@ -1055,13 +1082,13 @@ def memo_box(data: Data, out: Path, author: str):
 
     from pipeline.review import memos
 
-    about = widgets.Dropdown(options=[("het project", "project"), ("een passage", "passage"),
-                                      ("een interview", "document"), ("een code", "code")],
-                             value="project", description="Over:")
-    target = widgets.Text(placeholder="een stuk tekst uit de passage / interview / code",
-                          description="Welke:")
-    text = widgets.Textarea(placeholder="je memo", layout=widgets.Layout(width="100%"))
-    button = widgets.Button(description="Memo opslaan", icon="pencil")
+    about = widgets.Dropdown(options=[(_("the project"), "project"), (_("a passage"), "passage"),
+                                      (_("an interview"), "document"), (_("a code"), "code")],
+                             value="project", description=_("About:"))
+    target = widgets.Text(placeholder=_("a piece of text from the passage / interview / code"),
+                          description=_("Which:"))
+    text = widgets.Textarea(placeholder=_("your memo"), layout=widgets.Layout(width="100%"))
+    button = widgets.Button(description=_("Save memo"), icon="pencil")
     status = widgets.HTML("")
     listing = widgets.HTML("")
 
@@ -1072,7 +1099,9 @@ def memo_box(data: Data, out: Path, author: str):
             f"{html.escape(str(m['author']))} · {html.escape(_memo_about(data, m))}</small><br>"
             f"{html.escape(str(m['text']))}</li>"
             for m in log.tail(10).to_dict("records"))
-        listing.value = f"<ul>{rows}</ul>" if rows else "<p><i>Nog geen memo's.</i></p>"
+        listing.value = (f"<ul>{rows}</ul>" if rows
+                         else "<p><i>" + html.escape(_("No memos yet."), quote=False)
+                         + "</i></p>")
 
     def on_save(_button) -> None:
         try:
@@ -1081,14 +1110,15 @@ def memo_box(data: Data, out: Path, author: str):
         except CodeerError as exc:
             status.value = _error(exc)
             return
-        status.value = (f"<b>Memo opgeslagen</b> ({html.escape(_memo_about(data, row))}) door "
-                        f"{html.escape(author)}")
+        status.value = _("<b>Memo saved</b> ({about}) by {author}").format(
+            about=html.escape(_memo_about(data, row)), author=html.escape(author))
         text.value = ""
         show()
 
     button.on_click(on_save)
     show()
-    return widgets.VBox([widgets.HTML("<h4>Memo schrijven</h4>"), widgets.HBox([about, target]),
+    return widgets.VBox([widgets.HTML("<h4>" + html.escape(_("Write a memo")) + "</h4>"),
+                         widgets.HBox([about, target]),
                          text, widgets.HBox([button, status]), listing])
 
 
@@ -1098,19 +1128,20 @@ def _memo_about(data: Data, memo: dict) -> str:
     target = "" if pd.isna(memo["target"]) else str(memo["target"])
     if about == "passage":
         text = data.segments.loc[data.segments["segment_id"] == target, "text"]
-        return f"passage „{_short(text.iloc[0], 80)}”" if len(text) else "passage"
-    names = {"project": "het project", "document": "interview", "code": "code"}
+        return (_("passage “{text}”").format(text=_short(text.iloc[0], 80)) if len(text)
+                else _("passage"))
+    names = {"project": _("the project"), "document": _("interview"), "code": _("code")}
     return f"{names.get(about, about)} {target}".strip()
 
 
 def _memo_target(data: Data, text: str, author: str, about: str, target: str) -> str:
-    """Check a memo from the form in Dutch; the target as :func:`write_memo` takes it (a passage
-    found by its text becomes the id of its first sentence)."""
+    """Check a memo from the form; the target as :func:`write_memo` takes it (a passage found
+    by its text becomes the id of its first sentence)."""
     if not str(text).strip():
-        raise CodeerError("Schrijf eerst je memo in het tekstvak.")
+        raise CodeerError(_("Write your memo in the text box first."))
     if not str(author or "").strip() or author == "naam":
-        raise CodeerError("REVIEWER moet je naam of initialen zijn. Nu: "
-                          f"'{str(author or '').strip()}'. Vul hem in de eerste cel in.")
+        raise CodeerError(_("REVIEWER must be your name or initials. Got '{name}'. Fill it in "
+                            "in the first cell.").format(name=str(author or "").strip()))
     target = str(target or "").strip()
     if about == "project":
         return ""
@@ -1118,14 +1149,13 @@ def _memo_target(data: Data, text: str, author: str, about: str, target: str) ->
         if target in set(data.segments["segment_id"]):
             return target
         if not target:
-            raise CodeerError("Bij een passage: typ of plak bij Welke een stuk tekst uit de "
-                              "passage.")
+            raise CodeerError(_("For a passage: type or paste a piece of its text at Which."))
         return find_passage(data, target)[0]
     if about == "document":
         ids = data.documents["document_id"].tolist()
         if target not in ids:
-            raise CodeerError(f"Bij een interview moet Welke een van {', '.join(ids[:10])} "
-                              f"zijn. Nu: '{target}'.")
+            raise CodeerError(_("For an interview, Which must be one of {ids}. Got '{got}'.")
+                              .format(ids=", ".join(ids[:10]), got=target))
         return target
     _check_code(data, target)
     return target
@@ -1147,7 +1177,7 @@ def agreement_tables(out: Path, codebook: Path) -> dict[str, tuple[pd.DataFrame,
     """
     from pipeline.review.agreement import review_agreement
 
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     reviews = review.read_reviews(Path(out), {c.id for c in book.codes})
     if reviews.empty:
         return {}
@@ -1178,7 +1208,7 @@ def _comparisons(out: Path, codebook: Path) -> dict[str, pd.DataFrame]:
     """The reviewed pairs behind every figure of :func:`agreement_tables`, one row per
     (segment, code): ``segment_id, code_id, reference, predicted`` (0/1), built as
     :func:`pipeline.review.agreement.review_agreement` builds its arrays."""
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     codes = [c.id for c in book.codes]
     reviews = review.read_reviews(Path(out), set(codes))
     if reviews.empty:
@@ -1211,7 +1241,7 @@ def _comparisons(out: Path, codebook: Path) -> dict[str, pd.DataFrame]:
 def kappa_intervals(out: Path, codebook: Path, n_resamples: int = 1000,
                     level: float = 0.95, seed: int | None = None) -> pd.DataFrame:
     """Pooled kappa of every comparison with a bootstrap confidence interval, the number of
-    decisions it rests on, and a Dutch sentence on what it means.
+    decisions it rests on, and a sentence on what it means (see :func:`kappa_sentence`).
 
     The units are the reviewed (segment, code) pairs; they are resampled per spreekbeurt
     (all pairs of one turn together, since the sentences of a turn hang together), with the
@@ -1249,42 +1279,52 @@ def kappa_intervals(out: Path, codebook: Path, n_resamples: int = 1000,
 
 def _comparison_name(name: str) -> str:
     if name == "auto_vs_review":
-        return "coder tegenover beoordelaars"
-    return name.replace("_vs_", " tegenover ", 1)
+        return _("coder versus reviewers")
+    first, second = name.split("_vs_", 1)
+    return _("{first} versus {second}").format(first=first, second=second)
 
 
 def kappa_sentence(result: dict, level: float = 0.95) -> str:
-    """What a kappa and its interval mean, in Dutch (see
+    """What a kappa and its interval mean, in the researcher's language (see
     :func:`pipeline.review.agreement.bootstrap_kappa` for ``result``)."""
     from pipeline.review.agreement import kappa_words
 
     kappa, low, high, n = result["kappa"], result["low"], result["high"], result["n"]
-    basis = f"{n} besluit{'en' if n != 1 else ''}"
+    decisions = ngettext("{n} decision", "{n} decisions", n).format(n=n)
+    turns = ngettext("{n} turn", "{n} turns", result["groups"]).format(n=result["groups"])
     if "fragmenten" in result:
-        basis += f" over {result['fragmenten']} fragment{'en' if result['fragmenten'] != 1 else ''}"
-    basis += f" in {result['groups']} spreekbeurt{'en' if result['groups'] != 1 else ''}"
-    if math.isnan(kappa):
-        return (f"Kappa is niet te berekenen ({basis}): alle besluiten zijn gelijk, zodat "
-                "overeenstemming en toeval niet te scheiden zijn. Beoordeel ook passages waar "
-                "de code niet (of wel) bij hoort.")
-    text = f"Kappa is {_num(kappa)} ({basis}): {kappa_words(kappa)}."
-    if math.isnan(low):
-        return text + (" Voor een betrouwbaarheidsinterval zijn het te weinig besluiten: het "
-                       "getal kan nog alle kanten op. Beoordeel meer passages.")
-    text += (f" Het {round(100 * level)}%-betrouwbaarheidsinterval loopt van {_num(low)} tot "
-             f"{_num(high)}")
-    if low <= 0 <= high:
-        text += (": het omvat 0, dus met deze besluiten is de overeenstemming niet te "
-                 "onderscheiden van toeval.")
-    elif high < 0:
-        text += (": ook de bovengrens ligt onder 0, dus de twee wijken stelselmatig van elkaar "
-                 "af. Kijk welke passages verschillen; misschien lezen ze de code anders.")
+        excerpts = ngettext("{n} excerpt", "{n} excerpts", result["fragmenten"]).format(
+            n=result["fragmenten"])
+        basis = _("{decisions} on {excerpts} in {turns}").format(
+            decisions=decisions, excerpts=excerpts, turns=turns)
     else:
-        text += (f": meer overeenstemming dan toeval, ergens tussen {kappa_words(low)} en "
-                 f"{kappa_words(high)}.")
+        basis = _("{decisions} in {turns}").format(decisions=decisions, turns=turns)
+    if math.isnan(kappa):
+        return _("Kappa cannot be computed ({basis}): all decisions are the same, so agreement "
+                 "and chance cannot be told apart. Also review passages the code does not (or "
+                 "does) belong to.").format(basis=basis)
+    text = _("Kappa is {kappa} ({basis}): {reading}.").format(
+        kappa=_num(kappa), basis=basis, reading=kappa_words(kappa))
+    if math.isnan(low):
+        return text + " " + _("There are too few decisions for a confidence interval: the "
+                              "figure can still go either way. Review more passages.")
+    figures = {"percent": f"{round(100 * level)}%", "low": _num(low), "high": _num(high)}
+    if low <= 0 <= high:
+        text += " " + _("The {percent} confidence interval runs from {low} to {high}: it "
+                        "includes 0, so with these decisions the agreement cannot be told apart "
+                        "from chance.").format(**figures)
+    elif high < 0:
+        text += " " + _("The {percent} confidence interval runs from {low} to {high}: even "
+                        "its upper bound lies below 0, so the two differ systematically. Look "
+                        "at which passages differ; perhaps they read the code differently.") \
+            .format(**figures)
+    else:
+        text += " " + _("The {percent} confidence interval runs from {low} to {high}: more "
+                        "agreement than chance, somewhere between {lower} and {upper}.").format(
+                            lower=kappa_words(low), upper=kappa_words(high), **figures)
     if high - low > 0.4:
-        text += (" Het interval is breed, dus de schatting is nog onzeker; met vier keer zoveel "
-                 "besluiten wordt het ongeveer half zo breed.")
+        text += " " + _("The interval is wide, so the estimate is still uncertain; with four "
+                        "times as many decisions it becomes about half as wide.")
     return text
 
 
@@ -1299,7 +1339,7 @@ def learning_curve(out: Path) -> pd.DataFrame | None:
     --learning-curve``), or None when it is not there.
 
     Raises:
-        CodeerError: The file cannot be read (in Dutch, with what to do).
+        CodeerError: The file cannot be read (with what to do).
     """
     path = Path(out) / "learning_curve.json"
     if not path.exists():
@@ -1307,13 +1347,14 @@ def learning_curve(out: Path) -> pd.DataFrame | None:
     try:
         table = pd.read_json(path, orient="records", dtype={"fold": str})
     except ValueError as exc:
-        raise CodeerError(f"{path} is niet te lezen ({exc}). Maak hem opnieuw met `codeer "
-                          "evaluate --gold BESTAND --learning-curve`.") from None
+        raise CodeerError(_("{path} cannot be read ({error}). Make it again with `codeer "
+                            "evaluate --gold FILE --learning-curve`.").format(path=path, error=exc)
+                          ) from None
     needed = {"fold", "decisions", "kappa", "precision", "recall", "passages"}
     if not needed <= set(table.columns):
-        raise CodeerError(f"{path} moet de kolommen {sorted(needed)} hebben. Nu: "
-                          f"{sorted(table.columns)}. Maak hem opnieuw met `codeer evaluate "
-                          "--gold BESTAND --learning-curve`.")
+        raise CodeerError(_("{path} must have the columns {needed}. Got {columns}. Make it again "
+                            "with `codeer evaluate --gold FILE --learning-curve`.").format(
+                                path=path, needed=sorted(needed), columns=sorted(table.columns)))
     return table
 
 
@@ -1327,19 +1368,19 @@ def learning_curve_figure(table: pd.DataFrame) -> Figure:
     folds = table[table["fold"].astype(str) != "alle"]
     for i, (_fold, part) in enumerate(folds.groupby("fold", sort=True)):
         ax.plot(part["decisions"], part["kappa"], color="#BBBBBB", linewidth=0.8,
-                label="kappa per deel" if i == 0 else None)
+                label=_("kappa per fold") if i == 0 else None)
     pooled = table[table["fold"].astype(str) == "alle"].sort_values("decisions")
-    styles = {"kappa": ("kappa", "#000000", "-"), "precision": ("precisie", "#0072B2", "--"),
-              "recall": ("recall", "#D55E00", ":")}
+    styles = {"kappa": ("kappa", "#000000", "-"), "precision": (_("precision"), "#0072B2", "--"),
+              "recall": (_("recall"), "#D55E00", ":")}
     for col, (label, color, style) in styles.items():
         ax.plot(pooled["decisions"], pooled[col], color=color, linestyle=style, marker="o",
                 markersize=3, label=label)
-    ax.set_xlabel("aantal besluiten van de beoordelaar")
+    ax.set_xlabel(_("number of the reviewer's decisions"))
     ax.set_ylim(min(-0.05, float(np.nanmin(table["kappa"])) - 0.05), 1.02)
     ax.axhline(0, color="#999999", linewidth=0.6)
     n = int(pooled["passages"].max()) if len(pooled) else 0
-    ax.set_title(f"Leercurve: overeenstemming op achtergehouden interviews ({n} passages)",
-                 loc="left", fontsize=10)
+    ax.set_title(_("Learning curve: agreement on held-out interviews ({n} passages)")
+                 .format(n=n), loc="left", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig
 
@@ -1382,7 +1423,7 @@ def _reviewed(out: Path, codebook: Path) -> tuple[Codebook, dict]:
            _stamp(out / config.SEGMENTS_FILE))
     if key in _REVIEWED_MEMO:
         return _REVIEWED_MEMO[key]
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     if review.read_reviews(out, {c.id for c in book.codes}).empty:
         return book, {}
     scores = calibrate.reviewed_scores(out, codebook)
@@ -1407,11 +1448,12 @@ def calibration_preview(out: Path, codebook: Path, metric: str = "f1") -> pd.Dat
     for code in book.codes:
         if code.id in by_code:
             entry = calibrate.choose_threshold(by_code[code.id], book.threshold_of(code), metric)
-            if not entry["calibrated"]:  # the researcher reads it: in Dutch
-                entry["reason"] = (
-                    f"{entry['reviewed']} besluit(en), {entry['positives']} hoort erbij; nodig: "
-                    f"{calibrate.MIN_REVIEWED}, met minstens {calibrate.MIN_PER_CLASS} akkoord "
-                    f"en {calibrate.MIN_PER_CLASS} afgewezen")
+            if not entry["calibrated"]:  # the researcher reads it: in plain words
+                entry["reason"] = _(
+                    "{reviewed} decision(s), {positives} belong; needs {needed}, with at least "
+                    "{per_class} accepted and {per_class} rejected").format(
+                        reviewed=entry["reviewed"], positives=entry["positives"],
+                        needed=calibrate.MIN_REVIEWED, per_class=calibrate.MIN_PER_CLASS)
             rows.append({"code_id": code.id, **entry})
     columns = ["code_id", "default", "threshold", "calibrated", "reviewed", "positives",
                "f1_default", "f1_calibrated", "reason"]
@@ -1440,8 +1482,8 @@ def threshold_figure(curves: dict[str, pd.DataFrame], current: dict[str, float],
     rows = math.ceil(len(curves) / columns)
     fig = Figure(figsize=(4.2 * columns, 2.8 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False).ravel())
-    styles = {"f1": ("F1", "#000000", "-"), "precision": ("precisie", "#0072B2", "--"),
-              "recall": ("recall", "#D55E00", ":")}
+    styles = {"f1": ("F1", "#000000", "-"), "precision": (_("precision"), "#0072B2", "--"),
+              "recall": (_("recall"), "#D55E00", ":")}
     for ax, (code_id, curve) in zip(axes, curves.items(), strict=False):
         for col, (label, color, style) in styles.items():
             ax.step(curve["threshold"], curve[col], where="post", label=label, color=color,
@@ -1455,13 +1497,15 @@ def threshold_figure(curves: dict[str, pd.DataFrame], current: dict[str, float],
             ax.set_xlim(max(-1.0, min(span) - pad), min(1.0, max(span) + pad))
         if th is not None:
             ax.axvline(th, color="#999999", linestyle="--", linewidth=1)
-            ax.annotate(f"nu {th:.2f}".replace(".", ","), (th, 1.02), ha="center",
+            ax.annotate(_("now {threshold}").format(threshold=f"{th:.2f}".replace(".", ",")),
+                        (th, 1.02), ha="center",
                         fontsize=8, color="#555555", xycoords=("data", "axes fraction"))
         ax.set_ylim(-0.02, 1.05)
         n = (counts or {}).get(code_id)
-        ax.set_title(code_id if n is None else f"{code_id} ({n} besluiten)", loc="left",
-                     fontsize=10)
-        ax.set_xlabel("drempel (kans)")
+        ax.set_title(code_id if n is None else _("{code} ({n} decisions)").format(code=code_id,
+                                                                                   n=n),
+                     loc="left", fontsize=10)
+        ax.set_xlabel(_("threshold (chance)"))
     for ax in axes[len(curves):]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, frameon=False)

@@ -518,13 +518,14 @@ def test_atlas_style_project(out):
     # project's modifying user, Fenna, on the project's date; her own one on its own date.
     assert _log(out) == sorted([(kept, "S2", "accept", "Fenna"),
                                 (comment, "S2", "add", "Fenna")])
-    assert any("code S1 is not in the project's codebook" in n for n in result.plan.notes)
+    assert any("code S1 staat niet in het codeboek van het project" in n
+               for n in result.plan.notes)
     reviews = decisions.read_reviews(out)
     assert set(reviews["timestamp"]) == {"2025-07-03T17:46:39+00:00",  # kept: the project's
                                          "2025-07-02T11:00:00+00:00"}  # added: modified
     problems = [str(i) for i in result.plan.issues]
-    assert any("Ontbijt" in p and "matches no code" in p for p in problems)
-    assert any("Mabel.docx" in p and "matches no interview" in p for p in problems)
+    assert any("Ontbijt" in p and "bij geen enkele code uit het codeboek" in p for p in problems)
+    assert any("Mabel.docx" in p and "met geen enkel interview" in p for p in problems)
     assert any("PictureSource" in p for p in problems)
     assert all(p.startswith("NLDS.qdpx: ") for p in problems)
     assert [(m["about"], m["target"], m["text"]) for m in result.memos_added] == \
@@ -547,8 +548,8 @@ def test_moved_coding_in_a_project_from_codeer_via_atlas_is_rejected(out):
 
 
 @pytest.mark.parametrize("data, message", [
-    (b"not a zip at all", "must be a REFI-QDA project"),
-    (b"PK\x05\x06" + b"\0" * 18, "must hold a project.qde"),
+    (b"not a zip at all", "moet een REFI-QDA-project zijn"),
+    (b"PK\x05\x06" + b"\0" * 18, "moet een project.qde bevatten"),
 ], ids=["no-zip", "empty-zip"])
 def test_unreadable_projects_are_clear_errors(out, data, message):
     with pytest.raises(CodeerError, match=message):
@@ -559,7 +560,7 @@ def test_broken_xml_names_the_line(out):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("project.qde", b'<?xml version="1.0"?>\n<Project name="x">\n<Users>\n')
-    with pytest.raises(CodeerError, match=r"project.qde line \d+ must be well-formed XML"):
+    with pytest.raises(CodeerError, match=r"project.qde regel \d+ moet geldige XML zijn"):
         _import(out, buffer.getvalue())
 
 
@@ -570,7 +571,7 @@ def test_entity_declarations_are_refused(out):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         zf.writestr("project.qde", bomb)
-    with pytest.raises(CodeerError, match="line 1 must not declare a DTD or entities"):
+    with pytest.raises(CodeerError, match="regel 1 mag geen DTD of entities declareren"):
         caqdas_import.read_qdpx(buffer.getvalue())
 
 
@@ -578,7 +579,7 @@ def test_zip_bomb_member_is_refused(out):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("project.qde", b" " * (40 * 1024 * 1024))  # 40 MB of spaces: ratio ~1000
-    with pytest.raises(CodeerError, match="compressed at most"):
+    with pytest.raises(CodeerError, match="hoogstens 200:1 gecomprimeerd"):
         _import(out, buffer.getvalue())
 
 
@@ -590,7 +591,7 @@ def test_selection_outside_its_text_is_reported(out):
         sel.set("endPosition", "999999")
 
     result = _import(out, _edit(qdpx, stretch), dry_run=True)
-    assert any("lie outside the text" in str(i) for i in result.plan.issues)
+    assert any("liggen buiten de tekst van" in str(i) for i in result.plan.issues)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -689,18 +690,18 @@ def test_import_command(out):
     runner = CliRunner()
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "would record 1 accept, 0 reject, 1 add" in dry.output
+    assert "zou vastleggen: 1 accept, 0 reject, 1 add" in dry.output
     assert not (out / config.REVIEWS_FILE).exists()
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
-    assert "recorded 1 accept, 0 reject, 1 add (0 already in the log); 3 memo(s) added" \
-        in done.output
+    assert "vastgelegd: 1 accept, 0 reject, 1 add (0 stonden al in het logboek); 3 memo('s) " \
+           "toegevoegd" in done.output
     again = runner.invoke(app, args)
-    assert "recorded 0 accept, 0 reject, 0 add (2 already in the log); 0 memo(s) added " \
-           "(3 already there)" in again.output
+    assert "vastgelegd: 0 accept, 0 reject, 0 add (2 stonden al in het logboek); 0 memo('s) " \
+           "toegevoegd (3 waren er al)" in again.output
     path.write_bytes(b"geen zip")
     bad = runner.invoke(app, args)
-    assert bad.exit_code == 2 and "must be a REFI-QDA project" in bad.output
+    assert bad.exit_code == 2 and "moet een REFI-QDA-project zijn" in bad.output
 
 
 # --------------------------------------------------------------------------- real export

@@ -66,11 +66,11 @@ def test_paragraph_gold_is_read_by_file_and_line_and_checked(tmp_path):
         ["sig", *paras[3]], ["sig", *paras[4]]]
     assert read["codes"].tolist() == [["L5"], []]
     changed = documents.assign(text=text.replace(line, line.replace("e", "a", 1)))
-    with pytest.raises(CodeerError, match="line 1: paragraph 3 .* changed since it was coded"):
+    with pytest.raises(CodeerError, match="regel 1: alinea 3 .* veranderd sinds hij gecodeerd is"):
         read_any_gold(gold, changed)
     rows[0]["para"] = 999
     gold.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    with pytest.raises(CodeerError, match="line 1: para must be a paragraph of"):
+    with pytest.raises(CodeerError, match="regel 1: para moet een alinea van"):
         read_any_gold(gold, documents)
 
 
@@ -162,7 +162,7 @@ def test_review_next_shows_the_queue_in_dutch_and_records_nothing(demo, tmp_path
     assert "Voortgang" in result.output and "besluiten" in result.output
     assert not (out / config.REVIEWS_FILE).exists()
     bad = runner.invoke(app, ["review", "--out", str(out), "--code", "L5"])
-    assert bad.exit_code == 2 and "Got no --segment, --decision, --reviewer" in bad.output
+    assert bad.exit_code == 2 and "Ontbreekt: --segment, --decision, --reviewer" in bad.output
 
 
 def test_evaluate_learning_curve_command(demo, tmp_path, fake_embedder):
@@ -176,4 +176,4 @@ def test_evaluate_learning_curve_command(demo, tmp_path, fake_embedder):
     assert (out / "learning_curve.json").exists()
     no_gold = runner.invoke(app, ["evaluate", "--out", str(out), "--reviews",
                                   "--learning-curve"])
-    assert no_gold.exit_code == 2 and "--learning-curve must come with --gold" in no_gold.output
+    assert no_gold.exit_code == 2 and "--learning-curve moet samen met --gold" in no_gold.output

@@ -48,11 +48,11 @@ def test_memos_about_each_target(data):
 
 
 @pytest.mark.parametrize("about, target, message", [
-    ("document", "d9", "--document must be one of"),
-    ("code", "Z", "--code must be one of"),
-    ("passage", "zin.", "that 6 segments hold"),
-    ("passage", "staat nergens", "which no segment holds"),
-    ("verhaal", "", "about must be one of"),
+    ("document", "d9", "--document moet een van"),
+    ("code", "Z", "--code moet een van"),
+    ("passage", "zin.", "tekst die in 6 segmenten staat"),
+    ("passage", "staat nergens", "in geen enkel segment staat"),
+    ("verhaal", "", "about moet een van"),
 ])
 def test_unknown_targets_are_refused(data, about, target, message):
     with pytest.raises(CodeerError, match=message):
@@ -61,7 +61,7 @@ def test_unknown_targets_are_refused(data, about, target, message):
 
 
 def test_empty_memo_or_author_is_refused(data):
-    with pytest.raises(CodeerError, match="must have text"):
+    with pytest.raises(CodeerError, match="moet tekst hebben"):
         memos.add(data.out, "  ", "anna")
     with pytest.raises(CodeerError, match="--author"):
         memos.add(data.out, "tekst", " ")
@@ -92,8 +92,8 @@ def test_unusable_rows_are_reported_with_their_line(data, caplog):
     log = memos.read_memos(data.out)
     assert list(log["text"]) == ["Goed."]
     messages = [r.getMessage() for r in caplog.records]
-    assert any("memos.csv line 3: timestamp must be ISO 8601" in m for m in messages)
-    assert any("memos.csv line 4: about must be one of" in m for m in messages)
+    assert any("memos.csv regel 3: timestamp moet ISO 8601 zijn" in m for m in messages)
+    assert any("memos.csv regel 4: about moet een van" in m for m in messages)
 
 
 def test_add_many_skips_memos_already_held_also_pseudonymised(data):
@@ -146,10 +146,10 @@ def test_memo_command_adds_and_lists(data):
                              *args])
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(app, ["memo", "add", "x", "--author", "anna", "--code", "Q", *args])
-    assert bad.exit_code == 2 and "--code must be one of" in bad.output
+    assert bad.exit_code == 2 and "--code moet een van" in bad.output
     both = runner.invoke(app, ["memo", "add", "x", "--author", "anna", "--code", "A",
                                "--document", "d1", *args])
-    assert both.exit_code == 2 and "must be about one thing" in both.output
+    assert both.exit_code == 2 and "moet over één ding gaan" in both.output
     listing = runner.invoke(app, ["memo", "list", "--out", str(data.out)])
     assert listing.exit_code == 0
     assert "passage s3" in listing.output and "Let op deze zin." in listing.output

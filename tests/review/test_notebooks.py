@@ -127,7 +127,7 @@ def test_review_queue_leaves_out_what_is_reviewed(small):
 def test_review_queue_unknown_code(small):
     from pipeline.errors import CodeerError
 
-    with pytest.raises(CodeerError, match="code must be one of"):
+    with pytest.raises(CodeerError, match="code moet een van"):
         nb.review_queue(small, "Z")
 
 
@@ -256,6 +256,62 @@ def test_find_passage_needs_one_passage_and_says_so_in_dutch(veerman):
         nb.find_passage(veerman, "stadhuis")
     with pytest.raises(CodeerError, match="meer dan één passage.*langer stuk tekst"):
         nb.find_passage(veerman, "replicatie")
+
+
+@pytest.mark.parametrize("action, dutch, english", [
+    (lambda data: nb.find_passage(data, "stadhuis"),
+     "De tekst moet in een passage staan. Nu: 'stadhuis', dat in geen enkele zin voorkomt; "
+     "kopieer een stuk uit de passage.",
+     "The text must be in a passage. Got 'stadhuis', which no sentence holds; copy a piece of "
+     "the passage."),
+    (lambda data: nb.add_passage(data, ["v09"], "Z", "bram"),
+     "De code moet er een uit het codeboek zijn (A, B). Nu: 'Z'.",
+     "The code must be one from the codebook (A, B). Got 'Z'."),
+    (lambda data: nb.decide_text(data, "Goede vraag! Ik weet het", "A", "accept", "naam"),
+     "REVIEWER moet je naam of initialen zijn, zodat de overeenstemming tussen beoordelaars te "
+     "berekenen is. Nu: 'naam'. Vul hem in de eerste cel in en voer die opnieuw uit.",
+     "REVIEWER must be your name or initials, so agreement between reviewers can be computed. "
+     "Got 'naam'. Fill it in in the first cell and run that cell again."),
+    (lambda data: nb.kappa_sentence({"kappa": 0.62, "low": 0.51, "high": 0.72, "n": 1,
+                                     "groups": 2, "fragmenten": 1}),
+     "Kappa is 0,62 (1 besluit over 1 fragment in 2 spreekbeurten): goede overeenstemming. Het "
+     "95%-betrouwbaarheidsinterval loopt van 0,51 tot 0,72: meer overeenstemming dan toeval, "
+     "ergens tussen matige overeenstemming en goede overeenstemming.",
+     "Kappa is 0,62 (1 decision on 1 excerpt in 2 turns): substantial agreement. The 95% "
+     "confidence interval runs from 0,51 to 0,72: more agreement than chance, somewhere between "
+     "moderate agreement and substantial agreement."),
+], ids=["no-passage", "unknown-code", "no-reviewer", "kappa-sentence"])
+def test_notebook_speaks_dutch_by_default_and_english_on_request(veerman, monkeypatch, action,
+                                                                 dutch, english):
+    from pipeline.errors import CodeerError
+    from pipeline.i18n import ENV
+
+    def said() -> str:
+        try:
+            return action(veerman)
+        except CodeerError as exc:
+            return str(exc)
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert said() == dutch
+    monkeypatch.setenv(ENV, "en")
+    assert said() == english
+    assert not (veerman.out / config.REVIEWS_FILE).exists()
+
+
+def test_widget_labels_follow_the_language(veerman, monkeypatch):
+    import ipywidgets as widgets
+
+    from pipeline.i18n import ENV
+
+    monkeypatch.setenv(ENV, "en")
+    box = nb.review_widget(veerman, veerman.out, "A", "anna", queue=_queue(
+        [("v02", "A", 0.6, True)], veerman))
+    buttons = {w.description for w in _walk(box) if isinstance(w, widgets.Button)}
+    assert {"Belongs", "Does not belong", "Search", "Add code", "Code again"} <= buttons
+    shown = " ".join(w.value for w in _walk(box) if isinstance(w, widgets.HTML))
+    assert "Review: A Alfa" in shown and "(chance 0,60) · now coded" in shown
+    assert "Beoordelen" not in shown and "Hoort erbij" not in buttons
 
 
 def test_turn_sentences_in_order(veerman):

@@ -38,24 +38,25 @@ HEADER = "segment_id,code_id,decision,reviewer,timestamp,note\n"
 @pytest.mark.parametrize(
     "row, fragment",
     [
-        ("s1,L3,misschien,an,2026-11-27T10:00:00,\n", "line 2: decision must be one of"),
-        ("s1,L99,accept,an,2026-11-27T10:00:00,\n", "line 2: code 'L99' is not in the codebook"),
-        ("s1,L3,accept,an,27-11-2026 10u,\n", "line 2: timestamp must be ISO 8601"),
-        ("s1,L3,accept\n", "line 2: has 3 cells, the header has 6"),
-        (",L3,accept,an,2026-11-27T10:00:00,\n", "line 2: segment_id is empty"),
+        ("s1,L3,misschien,an,2026-11-27T10:00:00,\n", "regel 2: decision moet een van"),
+        ("s1,L99,accept,an,2026-11-27T10:00:00,\n",
+         "regel 2: code 'L99' staat niet in het codeboek"),
+        ("s1,L3,accept,an,27-11-2026 10u,\n", "regel 2: timestamp moet ISO 8601 zijn"),
+        ("s1,L3,accept\n", "regel 2: heeft 3 cellen, de rij met kolomnamen heeft er 6"),
+        (",L3,accept,an,2026-11-27T10:00:00,\n", "regel 2: segment_id is leeg"),
     ],
 )
 def test_bad_review_rows_reported_with_line_and_skipped(row, fragment):
     good = "s2,L1,reject,an,2026-11-27T11:00:00,past niet\n"
     reviews, issues = review.parse_reviews(HEADER + row + good, {"L1", "L3"})
     assert [str(i) for i in issues] and fragment in str(issues[0])
-    assert str(issues[0]).startswith("reviews.csv line 2")
+    assert str(issues[0]).startswith("reviews.csv regel 2")
     assert reviews["segment_id"].tolist() == ["s2"]
 
 
 def test_header_missing_a_column_is_reported():
     reviews, issues = review.parse_reviews("segment_id,code_id,decision\ns1,L1,accept\n")
-    assert reviews.empty and "line 1: the header lacks" in str(issues[0])
+    assert reviews.empty and "regel 1: de kolomnamen in de eerste rij missen" in str(issues[0])
 
 
 def test_latest_decision_wins_and_add_becomes_human_coding():
@@ -76,7 +77,7 @@ def test_latest_decision_wins_and_add_becomes_human_coding():
     assert status == {("a", "L1"): "accepted", ("b", "L2"): "rejected", ("c", "L5"): "accepted"}
     human = out[out["method"] == "human"]
     assert human["segment_id"].tolist() == ["c"] and "gemist" in human["evidence"].iloc[0]
-    assert notes and "no longer exist" in notes[0] and "line 6" in notes[0]
+    assert notes and "niet meer bestaan" in notes[0] and "regel 6" in notes[0]
 
 
 @pytest.mark.slow
@@ -227,7 +228,8 @@ def test_append_after_a_log_without_final_newline_loses_nothing(small_out, tmp_p
 def test_glued_line_is_reported_not_misread():
     glued = HEADER + "s1,L1,accept,an,2026-11-27T10:00:00,s2,L3,reject,bo,2026-11-27T11:00:00,\n"
     reviews, issues = review.parse_reviews(glued)
-    assert reviews.empty and "line 2: has 11 cells, the header has 6" in str(issues[0])
+    assert reviews.empty and "regel 2: heeft 11 cellen, de rij met kolomnamen heeft er 6" \
+        in str(issues[0])
 
 
 def test_log_saved_by_dutch_excel_is_read_and_appended_in_its_own_dialect(small_out, tmp_path):
@@ -293,4 +295,5 @@ def test_gold_file_that_is_not_utf8_exits_2_with_file_and_line(small_out, tmp_pa
     with pytest.raises(CodeerError) as info:
         read_gold(path, documents)
     assert info.value.exit_code == 2
-    assert str(info.value).startswith("gold.csv line 3: must be UTF-8 text. Got byte 0xe9")
+    assert str(info.value).startswith("gold.csv regel 3: moet UTF-8-tekst zijn. Gevonden: "
+                                      "byte 0xe9")
