@@ -15,8 +15,20 @@ from pipeline.export.core import Export, build_export
 from pipeline.export.privacy import extra_names, make_pseudonymiser, previous_ids
 from pipeline.export.pseudo_settings import Settings, load_settings
 from pipeline.export.tables import THEME_TABLES, csv_text
+from pipeline.i18n import N_, _
 
 log = logging.getLogger("codeer")
+
+#: The steps of :func:`pipeline.export.core.build_export` (their names also name the timing
+#: spans, so they stay fixed) and the progress label each shows, in the researcher's language.
+STEP_LABELS = {
+    "pseudonimiseren": N_("pseudonymising"),
+    "tabellen": N_("tables"),
+    "werkboek": N_("workbook"),
+    "figuren": N_("figures"),
+    "REFI-QDA": "REFI-QDA",
+    "rapport": N_("report"),
+}
 
 # --------------------------------------------------------------------------- run
 
@@ -53,7 +65,7 @@ def _earlier_ids(out: Path) -> dict[str, str]:
     try:
         key = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        log.warning("%s could not be read (%s); document ids are numbered afresh.", path, exc)
+        log.warning(_("%s could not be read (%s); document ids are numbered afresh."), path, exc)
         return {}
     return previous_ids(key)
 
@@ -112,7 +124,7 @@ def write(out: Path, result: Export) -> list[Path]:
     for stale in (tables_dir / "cooccurrence_segment.csv", fig_dir / "lessen.png",
                   fig_dir / "lessen.svg"):
         stale.unlink(missing_ok=True)
-    return [p for p, _ in files] + [out / refiqda.PROJECT_FILE, out / refiqda.CODEBOOK_FILE]
+    return [p for p, _data in files] + [out / refiqda.PROJECT_FILE, out / refiqda.CODEBOOK_FILE]
 
 
 def run(
@@ -144,11 +156,13 @@ def run(
     t0 = time.perf_counter()
     out = Path(out)
     if not (out / config.SEGMENTS_FILE).exists():
-        raise CodeerError(f"{out} holds no {config.SEGMENTS_FILE}. Run `codeer ingest --out "
-                          f"{out}` and `codeer code --out {out}` first.")
+        raise CodeerError(_("{out} holds no {file}. Run `codeer ingest --out {out}` and "
+                            "`codeer code --out {out}` first.")
+                          .format(out=out, file=config.SEGMENTS_FILE))
     if not (out / config.CODINGS_FILE).exists():
-        raise CodeerError(f"{out} holds no {config.CODINGS_FILE}, so there is nothing to export "
-                          f"yet. Run `codeer code --out {out}` first.")
+        raise CodeerError(_("{out} holds no {file}, so there is nothing to export yet. Run "
+                            "`codeer code --out {out}` first.")
+                          .format(out=out, file=config.CODINGS_FILE))
     from pipeline.coding.codebook import load_codebook
     from pipeline.review import decisions as review
     from pipeline.review import memos as memo_log
@@ -163,13 +177,14 @@ def run(
     reviewers = list(dict.fromkeys(r for r in reviews["reviewer"] if str(r).strip()))
     rules = pseudonymisation_settings(codebook, settings) if pseudonymise else None
     if rules is not None and rules.source is not None:
-        log.info("pseudonymisation settings: %s (%d to keep, %d to remove, districts %s)",
-                 rules.source, len(rules.keep), len(rules.remove),
-                 "replaced" if rules.replace_districts else "kept")
+        log.info(_("pseudonymisation settings: %s (%d to keep, %d to remove, districts replaced)")
+                 if rules.replace_districts else
+                 _("pseudonymisation settings: %s (%d to keep, %d to remove, districts kept)"),
+                 rules.source, len(rules.keep), len(rules.remove))
     pseudo = make_pseudonymiser(pseudonymise, extra_names(documents, segments), rules)
     earlier = _earlier_ids(out) if pseudonymise else {}
 
-    steps = ["pseudonimiseren", "tabellen", "werkboek", "figuren", "REFI-QDA", "rapport"]
+    steps = list(STEP_LABELS)
     if progress:
         from rich.progress import Progress
 
@@ -177,7 +192,8 @@ def run(
             task = bar.add_task("export", total=len(steps))
 
             def step(name: str) -> None:
-                bar.update(task, description=f"export: {name}", advance=0 if name == steps[0]
+                label = _(STEP_LABELS[name]) if name in STEP_LABELS else name
+                bar.update(task, description=f"export: {label}", advance=0 if name == steps[0]
                            else 1)
 
             result = build_export(documents, segments, codings, book, pseudo, themes,
@@ -192,11 +208,11 @@ def run(
     excerpts = result.tables["excerpts"]
     n_passages = excerpts.loc[excerpts["status"] != "rejected", "passage_id"].nunique()
     log.info(
-        "export: %d interviews, %d passages from %d codings (%d rejected left out of counts), "
-        "%d tables, %d figures, report, REFI-QDA; %s in %.1f s -> %s",
+        _("export: %d interviews, %d passages from %d codings (%d rejected left out of counts), "
+          "%d tables, %d figures, report, REFI-QDA; %s in %.1f s -> %s"),
         len(documents), n_passages, len(codings), n_rejected, len(result.tables),
         len(result.figures),
-        f"pseudonymised ({n_placeholders} placeholders)" if result.key is not None
-        else "NOT pseudonymised", time.perf_counter() - t0, out,
+        _("pseudonymised ({n} placeholders)").format(n=n_placeholders) if result.key is not None
+        else _("NOT pseudonymised"), time.perf_counter() - t0, out,
     )
     return result

@@ -29,6 +29,7 @@ import pandas as pd
 from pipeline import hooks, schema
 from pipeline.errors import CodeerError
 from pipeline.export.pseudo_settings import Settings
+from pipeline.i18n import _
 from pipeline.vocab import is_role_label, split_names
 
 log = logging.getLogger("codeer")
@@ -135,11 +136,11 @@ def make_pseudonymiser(enabled: bool, extra_names: Sequence[str],
     except ModuleNotFoundError as exc:
         if exc.name not in ("pipeline.export.pseudonymise", "deduce"):
             raise
-        raise CodeerError(
-            f"Pseudonymisation is not available ({exc.name} is missing), so nothing was "
+        raise CodeerError(_(
+            "Pseudonymisation is not available ({module} is missing), so nothing was "
             "exported. Reinstall codeer with `make install`, or export with --no-pseudonymise "
             "if the transcripts may leave as they are."
-        ) from None
+        ).format(module=exc.name)) from None
     return Pseudonymiser(enabled=True, extra_names=tuple(extra_names),
                          settings=settings or Settings())
 

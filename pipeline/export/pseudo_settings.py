@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 
 #: ``wijken:`` values.
 REPLACE, KEEP = "vervangen", "behouden"
@@ -67,9 +68,9 @@ def _kind(node: object) -> str:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return _("a mapping")
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return _("a list")
     return f"'{node.value}'"  # type: ignore[attr-defined]
 
 
@@ -82,7 +83,8 @@ class _Reader:
 
     def error(self, node: object, message: str) -> None:
         line = node.start_mark.line + 1  # type: ignore[attr-defined]
-        self.errors.append(f"{self.name} line {line}: {message}")
+        self.errors.append(_("{file} line {line}: {message}").format(
+            file=self.name, line=line, message=message))
 
     def terms(self, node: object, what: str, min_letters: int = 2) -> list[str]:
         """A list of texts (``None`` or an empty value is an empty list)."""
@@ -91,19 +93,21 @@ class _Reader:
         if isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG:
             return []
         if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a list of terms, one per line starting with '- '. "
-                             f"Got {_kind(node)} instead.")
+            self.error(node, _("{what} must be a list of terms, one per line starting with "
+                               "'- '. Got {kind} instead.").format(what=what, kind=_kind(node)))
             return []
         out = []
         for i, item in enumerate(node.value, 1):
             if not isinstance(item, yaml.ScalarNode) or item.tag != _STR_TAG:
-                self.error(item, f"{what} item {i} must be a text. Got {_kind(item)} instead; "
-                                 "put it in quotes if it is meant as text.")
+                self.error(item, _("{what} item {i} must be a text. Got {kind} instead; put it "
+                                   "in quotes if it is meant as text.")
+                           .format(what=what, i=i, kind=_kind(item)))
                 continue
             term = " ".join(item.value.split())
             if len(_LETTER.findall(term)) < min_letters:
-                self.error(item, f"{what} item {i} must hold at least {min_letters} letters. "
-                                 f"Got '{term}' instead.")
+                self.error(item, _("{what} item {i} must hold at least {n} letters. Got "
+                                   "'{term}' instead.")
+                           .format(what=what, i=i, n=min_letters, term=term))
                 continue
             out.append(term)
         return out
@@ -115,8 +119,9 @@ class _Reader:
             return None
         value = node.value.strip().casefold() if isinstance(node, yaml.ScalarNode) else None
         if value not in options:
-            self.error(node, f"{what} must be '{options[0]}' or '{options[1]}'. "
-                             f"Got {_kind(node)} instead.")
+            self.error(node, _("{what} must be '{first}' or '{second}'. Got {kind} instead.")
+                       .format(what=what, first=options[0], second=options[1],
+                               kind=_kind(node)))
             return None
         return value
 
@@ -129,8 +134,8 @@ def _check_tags(node: object, reader: _Reader) -> None:
     while stack:
         n = stack.pop()
         if n.tag not in _CORE_TAGS:  # type: ignore[attr-defined]
-            reader.error(n, f"YAML tags such as '{n.tag}' are not allowed. "  # type: ignore
-                            "Write plain text.")
+            reader.error(n, _("YAML tags such as '{tag}' are not allowed. Write plain text.")
+                         .format(tag=n.tag))  # type: ignore[attr-defined]
         elif isinstance(n, yaml.MappingNode):
             stack += [part for pair in n.value for part in pair]
         elif isinstance(n, yaml.SequenceNode):
@@ -158,35 +163,42 @@ def load_settings(path: Path) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CodeerError(
-            f"Pseudonymisation settings {path} do not exist. Create the file (see "
+        raise CodeerError(_(
+            "Pseudonymisation settings {path} do not exist. Create the file (see "
             "docs/pseudonimisering.md) or leave out --pseudonymisation."
-        ) from None
+        ).format(path=path)) from None
     except OSError as exc:
-        raise CodeerError(f"Cannot read {path}: {exc.strerror}.") from None
+        raise CodeerError(_("Cannot read {path}: {reason}.")
+                          .format(path=path, reason=exc.strerror)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise CodeerError(f"{name} line {line}: the file must be UTF-8. Got byte "
-                          f"0x{raw[exc.start]:02x} instead; save it as UTF-8.") from None
+        raise CodeerError(_("{file} line {line}: the file must be UTF-8. Got byte 0x{byte:02x} "
+                            "instead; save it as UTF-8.")
+                          .format(file=name, line=line, byte=raw[exc.start])) from None
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise CodeerError(f"{name} line {event.start_mark.line + 1}: YAML anchors and "
-                                  "aliases ('&', '*') are not allowed. Write every term out.")
+                raise CodeerError(_("{file} line {line}: YAML anchors and aliases ('&', '*') "
+                                    "are not allowed. Write every term out.")
+                                  .format(file=name, line=event.start_mark.line + 1))
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CodeerError(f"{name}{line}: YAML syntax error: {problem}.") from None
+        if mark:
+            raise CodeerError(_("{file} line {line}: YAML syntax error: {problem}.").format(
+                file=name, line=mark.line + 1, problem=problem)) from None
+        raise CodeerError(_("{file}: YAML syntax error: {problem}.").format(
+            file=name, problem=problem)) from None
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG):
         return Settings(source=path)
     reader = _Reader(name)
     if not isinstance(node, yaml.MappingNode):
-        raise CodeerError(f"{name} line 1: must be a mapping with keys such as 'behouden' and "
-                          f"'verwijderen'. Got {_kind(node)} instead.")
+        raise CodeerError(_("{file} line 1: must be a mapping with keys such as 'behouden' and "
+                            "'verwijderen'. Got {kind} instead.")
+                          .format(file=name, kind=_kind(node)))
     _check_tags(node, reader)
     if reader.errors:
         raise CodeerError("\n".join(reader.errors))
@@ -195,10 +207,11 @@ def load_settings(path: Path) -> Settings:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if key not in _KEYS:
             shown = key if key is not None else _kind(key_node)
-            reader.error(key_node, f"unknown key '{shown}'. Use one of: {', '.join(_KEYS)} (see "
-                                   "docs/pseudonimisering.md).")
+            reader.error(key_node, _("unknown key '{key}'. Use one of: {keys} (see "
+                                     "docs/pseudonimisering.md).")
+                         .format(key=shown, keys=", ".join(_KEYS)))
         elif key in values:
-            reader.error(key_node, f"key '{key}' appears twice; keep one.")
+            reader.error(key_node, _("key '{key}' appears twice; keep one.").format(key=key))
         else:
             values[key] = value_node
 
@@ -211,12 +224,13 @@ def load_settings(path: Path) -> Settings:
             for group_node, terms_node in node_.value:
                 group = group_node.value if isinstance(group_node, yaml.ScalarNode) else None
                 if group not in REMOVE_GROUPS:
-                    reader.error(group_node, f"verwijderen: unknown group '{group}'. Use one of: "
-                                             f"{', '.join(REMOVE_GROUPS)}.")
+                    reader.error(group_node, _("verwijderen: unknown group '{group}'. Use one "
+                                               "of: {groups}.")
+                                 .format(group=group, groups=", ".join(REMOVE_GROUPS)))
                     continue
                 if group in seen:
-                    reader.error(group_node, f"verwijderen: group '{group}' appears twice; "
-                                             "keep one.")
+                    reader.error(group_node, _("verwijderen: group '{group}' appears twice; "
+                                               "keep one.").format(group=group))
                     continue
                 seen.add(group)
                 remove += [(REMOVE_GROUPS[group], t)
@@ -232,9 +246,9 @@ def load_settings(path: Path) -> Settings:
     kept = {t.casefold() for t in keep}
     both = sorted({t for _c, t in remove if t.casefold() in kept})
     if both:
-        reader.error(values["verwijderen"], f"{', '.join(repr(t) for t in both)} must be under "
-                                            "either 'behouden' or 'verwijderen'. Got both; "
-                                            "remove one.")
+        reader.error(values["verwijderen"],
+                     _("{terms} must be under either 'behouden' or 'verwijderen'. Got both; "
+                       "remove one.").format(terms=", ".join(repr(t) for t in both)))
     if reader.errors:
         raise CodeerError("\n".join(reader.errors))
     return Settings(

@@ -127,6 +127,7 @@ import pandas as pd
 from pipeline.errors import CodeerError
 from pipeline.export.places import DISTRICTS
 from pipeline.export.pseudo_settings import Settings
+from pipeline.i18n import _
 
 log = logging.getLogger("codeer")
 
@@ -399,16 +400,16 @@ def get_deduce() -> Any:
         try:
             from deduce import Deduce
         except ImportError:
-            raise CodeerError(
+            raise CodeerError(_(
                 "Pseudonymisation needs the 'deduce' package (pip install deduce==3.0.6, or run "
                 "`make setup`), or switch pseudonymisation off."
-            ) from None
+            )) from None
         finally:
             for handler in list(root.handlers):
                 if handler not in handlers:
                     root.removeHandler(handler)
             root.setLevel(level)
-        log.info("Loading deduce (the first time on this machine it builds a cache: ~2 min)")
+        log.info(_("Loading deduce (the first time on this machine it builds a cache: ~2 min)"))
         instance = Deduce()
         configure_deduce(instance)
         instance._codeer_keepalive = instance  # a cycle: never freed by reference counting
@@ -465,7 +466,7 @@ def _deduce_session(deduce: Any, annotators: Sequence[tuple[str, str, Any]],
     try:
         yield
     finally:
-        for group, name, _ in annotators:
+        for group, name, _annotator in annotators:
             deduce.processors[group].remove_processor(name)
         words.remove_items_from_iterable(added)
 

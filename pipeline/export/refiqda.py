@@ -529,10 +529,12 @@ def _selections(
 
     missing = [c for c in ("segment_id", "code_id", "method", "status") if c not in codings]
     if missing:
-        raise CodeerError(f"codings lacks the columns {missing}. Run `codeer code` again.")
+        raise CodeerError(gettext("codings lacks the columns {columns}. Run `codeer code` again.")
+                          .format(columns=missing))
     seg_cols = ["document_id", "segment_id", "start", "end", "text"]
     if missing := [c for c in seg_cols if c not in segments]:
-        raise CodeerError(f"segments lacks the columns {missing}. Run `codeer ingest` again.")
+        raise CodeerError(gettext("segments lacks the columns {columns}. Run `codeer ingest` "
+                                  "again.").format(columns=missing))
     codings = codings.reset_index(drop=True)
     code_order = {c.id: i for i, c in enumerate(book.codes)}
     doc_order = {d: i for i, d in enumerate(documents["document_id"])}
@@ -570,28 +572,28 @@ def _selections(
         dates[label] = max(found) if found else (coded_at if automatic else None)
         keep.append(label)
     if unknown_codes:
-        raise CodeerError(
-            f"codings use codes that are not in the codebook: {sorted(unknown_codes)}. Run "
-            "`codeer code` again with this codebook, or export with the codebook they were "
-            "made with."
-        )
+        raise CodeerError(gettext(
+            "codings use codes that are not in the codebook: {codes}. Run `codeer code` again "
+            "with this codebook, or export with the codebook they were made with."
+        ).format(codes=sorted(unknown_codes)))
     if unknown_segments:
         shown = sorted(unknown_segments)[:5]
-        raise CodeerError(
-            f"{len(unknown_segments)} coding(s) refer to segments that are not in segments "
-            f"(e.g. {shown}). Run `codeer code` again after `codeer ingest`."
-        )
+        raise CodeerError(gettext(
+            "{n} coding(s) refer to segments that are not in segments (e.g. {ids}). Run "
+            "`codeer code` again after `codeer ingest`."
+        ).format(n=len(unknown_segments), ids=shown))
     if bad_status:
-        raise CodeerError(
-            f"codings hold unknown method/status pairs {sorted(bad_status)}. Methods are "
-            f"{[*AUTOMATIC_METHODS, 'human']}, statuses {['rejected', *EXPORTED_STATUSES]}."
-        )
+        raise CodeerError(gettext(
+            "codings hold unknown method/status pairs {pairs}. Methods are {methods}, statuses "
+            "{statuses}."
+        ).format(pairs=sorted(bad_status), methods=[*AUTOMATIC_METHODS, "human"],
+                 statuses=["rejected", *EXPORTED_STATUSES]))
     # "human" is no review status of codeer's own; as a status it reads as "not reviewed".
     kept = codings.loc[keep].assign(status=lambda d: d["status"].replace({"human": "auto"}))
     rows = passage_codings(kept, segments[segments["document_id"].isin(doc_order)],
                            list(code_order))
     selections = []
-    for _, group in rows.groupby("passage_id", sort=False):
+    for _passage, group in rows.groupby("passage_id", sort=False):
         first = group.iloc[0]
         seg_ids = list(first["segment_ids"])
         codings_of = []
@@ -712,10 +714,10 @@ def _source_texts(documents: pd.DataFrame, texts: dict[str, str] | None) -> dict
         return dict(zip(documents["document_id"], documents["text"], strict=True))
     missing = [d for d in documents["document_id"] if d not in texts]
     if missing:
-        raise CodeerError(
-            f"No pseudonymised text for {missing[:5]}; the export would otherwise hold their "
-            "original text. Pseudonymise every document, or export without texts."
-        )
+        raise CodeerError(gettext(
+            "No pseudonymised text for {ids}; the export would otherwise hold their original "
+            "text. Pseudonymise every document, or export without texts."
+        ).format(ids=missing[:5]))
     return {d: texts[d] for d in documents["document_id"]}
 
 
@@ -753,8 +755,9 @@ class _Placed:
         self.project: list[Note] = []
         for note in notes:
             if note.about not in NOTE_TARGETS:
-                raise CodeerError(f"A note's 'about' must be one of {list(NOTE_TARGETS)}. Got "
-                                  f"'{note.about}' instead.")
+                raise CodeerError(gettext("A note's 'about' must be one of {targets}. Got "
+                                          "'{about}' instead.")
+                                  .format(targets=list(NOTE_TARGETS), about=note.about))
             if note.about == "coding":
                 key = (note.target, note.code_id)
                 if key in coding_keys:  # a rejected coding has no selection to carry it
@@ -827,7 +830,8 @@ def build_project(
     """
     if missing := [c for c in metadata_columns if c not in documents.columns]:
         raise CodeerError(
-            f"documents has no metadata columns {missing}. Available: {list(documents.columns)}."
+            gettext("documents has no metadata columns {missing}. Available: {available}.")
+            .format(missing=missing, available=list(documents.columns))
         )
     originals = dict(zip(documents["document_id"], documents["text"], strict=True))
     source_texts = _source_texts(documents, texts)
@@ -996,23 +1000,24 @@ def _place(doc_id: str, sels: list[dict], original: str, source_text: str,
         start, end = sel["start"], sel["end"]
         for seg_id, seg_start, seg_end, seg_text in sel["segments"]:
             if original[seg_start:seg_end] != seg_text:
-                raise CodeerError(
-                    f"Segment {seg_id} ({seg_start}-{seg_end}) does not match the text of "
-                    f"{doc_id}. Run `codeer ingest` and `codeer code` again."
-                )
+                raise CodeerError(gettext(
+                    "Segment {segment} ({start}-{end}) does not match the text of {document}. "
+                    "Run `codeer ingest` and `codeer code` again."
+                ).format(segment=seg_id, start=seg_start, end=seg_end, document=doc_id))
         if offsets is not None:
             start, end = offsets(doc_id, start, end)
         elif differs:
-            raise CodeerError(
-                f"The exported text of {doc_id} differs from the original but no offsets "
+            raise CodeerError(gettext(
+                "The exported text of {document} differs from the original but no offsets "
                 "map was given; the codings would point at the wrong text."
-            )
+            ).format(document=doc_id))
         start, end = int(start), int(end)
         if not 0 <= start <= end <= len(source_text):
-            raise CodeerError(
-                f"Coding of segment {sel['segment_id']} maps to {start}-{end}, outside the "
-                f"exported text of {doc_id} ({len(source_text)} characters)."
-            )
+            raise CodeerError(gettext(
+                "Coding of segment {segment} maps to {start}-{end}, outside the exported text "
+                "of {document} ({length} characters)."
+            ).format(segment=sel["segment_id"], start=start, end=end, document=doc_id,
+                     length=len(source_text)))
         placed.append((sel, renumber(start), renumber(end)))
     placed.sort(key=lambda p: (p[1], p[2], 1 if p[0].get("memo") else 0))
     return exported, placed
@@ -1097,16 +1102,17 @@ def read_project(data: bytes) -> list[dict]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
-        raise CodeerError(f"Not a .qdpx file: {exc}.") from None
+        raise CodeerError(gettext("Not a .qdpx file: {error}.").format(error=exc)) from None
     with zf:
         names = {n.lower(): n for n in zf.namelist()}
         qde = next((n for n in zf.namelist() if n.lower().endswith(".qde")), None)
         if qde is None:
-            raise CodeerError("The .qdpx file holds no project.qde.")
+            raise CodeerError(gettext("The .qdpx file holds no project.qde."))
         try:
             root = etree.fromstring(zf.read(qde))
         except etree.XMLSyntaxError as exc:
-            raise CodeerError(f"project.qde is not well-formed XML: {exc}.") from None
+            raise CodeerError(gettext("project.qde is not well-formed XML: {error}.")
+                              .format(error=exc)) from None
         ns = etree.QName(root).namespace or PROJECT_NS
         q = functools.partial("{{{}}}{}".format, ns)
         users = {u.get("guid"): u.get("name") or "" for u in root.iter(q("User"))}
@@ -1120,7 +1126,8 @@ def read_project(data: bytes) -> list[dict]:
                 path = (src.get("plainTextPath") or "").removeprefix("internal://")
                 member = names.get(str(PurePosixPath("sources", path)).lower())
                 if member is None:
-                    raise CodeerError(f"Source file {path} is missing from the .qdpx file.")
+                    raise CodeerError(gettext("Source file {path} is missing from the .qdpx "
+                                              "file.").format(path=path))
                 text = zf.read(member).decode("utf-8")
             for sel in src.iter(q("PlainTextSelection")):
                 start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
@@ -1173,12 +1180,13 @@ def validate(xml: bytes, schema: str) -> list[str]:
             ``CODEER_REFI_XSD`` to the folder holding it).
     """
     if schema not in _XSD_FILES:
-        raise CodeerError(f"schema must be one of {list(_XSD_FILES)}. Got '{schema}' instead.")
+        raise CodeerError(gettext("schema must be one of {schemas}. Got '{schema}' instead.")
+                          .format(schemas=list(_XSD_FILES), schema=schema))
     path = xsd_dir() / _XSD_FILES[schema]
     if not path.is_file():
         raise CodeerError(
-            f"REFI-QDA schema {path} not found. Set {XSD_ENV} to the folder with "
-            f"{_XSD_FILES[schema]}."
+            gettext("REFI-QDA schema {path} not found. Set {env} to the folder with {file}.")
+            .format(path=path, env=XSD_ENV, file=_XSD_FILES[schema])
         )
     xsd = _schema(str(path))
     try:

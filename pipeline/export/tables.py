@@ -323,17 +323,17 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 def check_codes(codings: pd.DataFrame, book: Codebook, segments: pd.DataFrame) -> None:
     unknown = sorted(set(codings["code_id"]) - {c.id for c in book.codes})
     if unknown:
-        raise CodeerError(
-            f"codings use codes that are not in the codebook: {unknown[:10]}. Run `codeer code` "
+        raise CodeerError(gettext(
+            "codings use codes that are not in the codebook: {codes}. Run `codeer code` "
             "again with this codebook, or export with the codebook they were made with "
             "(--codebook FILE)."
-        )
+        ).format(codes=unknown[:10]))
     missing = set(codings["segment_id"]) - set(segments["segment_id"])
     if missing:
-        raise CodeerError(
-            f"{len(missing)} coding(s) refer to segments that no longer exist (e.g. "
-            f"{sorted(missing)[:3]}). Run `codeer code` again after `codeer ingest`."
-        )
+        raise CodeerError(gettext(
+            "{n} coding(s) refer to segments that no longer exist (e.g. {ids}). Run "
+            "`codeer code` again after `codeer ingest`."
+        ).format(n=len(missing), ids=sorted(missing)[:3]))
 
 
 class Memo:

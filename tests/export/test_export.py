@@ -427,7 +427,7 @@ def test_codes_outside_the_codebook_are_refused(ingested, tmp_path, quick_figure
     import yaml
 
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(book), encoding="utf-8")
-    with pytest.raises(CodeerError, match="not in the codebook"):
+    with pytest.raises(CodeerError, match="niet in het codeboek"):
         export_command.run(out, tmp_path / "small.yaml", pseudonymise=False, progress=False)
 
 
@@ -442,7 +442,7 @@ def test_unwritable_target_leaves_earlier_export_intact(exported, tmp_path, quic
     qdpx = (out / refiqda.PROJECT_FILE).stat().st_ino
     with pytest.raises(CodeerError, match=r"report\.html") as err:
         export_command.run(out, book, pseudonymise=False, progress=False)
-    assert "earlier version was left intact" in err.value.message
+    assert "de vorige versie is onveranderd gebleven" in err.value.message
     assert (out / config.REPORT_HTML / "keep.txt").read_text(encoding="utf-8") == "earlier"
     # files due after the failing one were not replaced (same inode), nor were the REFI files
     assert {p: p.stat().st_ino for p in tables} == tables

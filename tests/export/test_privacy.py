@@ -61,24 +61,28 @@ def test_settings_values(tmp_path, text, expected):
 
 
 BAD = [
-    ("unknown key", "behouden: [Zonnedak]\nwijk: behouden\n", 2, "unknown key 'wijk'. Use one of"),
-    ("list expected", "behouden: Zonnedak\n", 1, "behouden must be a list of terms"),
+    ("unknown key", "behouden: [Zonnedak]\nwijk: behouden\n", 2,
+     "onbekende sleutel 'wijk'. Gebruik een van"),
+    ("list expected", "behouden: Zonnedak\n", 1, "behouden moet een lijst van termen zijn"),
     ("number item", "behouden:\n  - Zonnedak\n  - 2021\n", 3,
-     "behouden item 2 must be a text. Got '2021' instead"),
-    ("one letter", "verwijderen:\n  - R\n", 2, "verwijderen item 1 must hold at least 2 letters"),
+     "behouden item 2 moet een tekst zijn. Gevonden: '2021'"),
+    ("one letter", "verwijderen:\n  - R\n", 2,
+     "verwijderen item 1 moet minstens 2 letters bevatten"),
     ("unknown group", "verwijderen:\n  dieren: [Rex]\n", 2,
-     "verwijderen: unknown group 'dieren'"),
-    ("bad choice", "wijken: soms\n", 1, "wijken must be 'vervangen' or 'behouden'. Got 'soms'"),
+     "verwijderen: onbekende groep 'dieren'"),
+    ("bad choice", "wijken: soms\n", 1,
+     "wijken moet 'vervangen' of 'behouden' zijn. Gevonden: 'soms'"),
     ("both", "behouden: [Laurens]\nverwijderen:\n  instellingen: [Laurens]\n", 3,
-     "'Laurens' must be under either 'behouden' or 'verwijderen'"),
-    ("twice", "behouden: [A1, B2]\nbehouden: [C3]\n", 2, "key 'behouden' appears twice"),
-    ("alias", "a: &x [Zonnedak]\nbehouden: *x\n", 1, "YAML anchors and aliases"),
+     "'Laurens' moet onder 'behouden' of onder 'verwijderen' staan"),
+    ("twice", "behouden: [A1, B2]\nbehouden: [C3]\n", 2,
+     "sleutel 'behouden' staat er twee keer in"),
+    ("alias", "a: &x [Zonnedak]\nbehouden: *x\n", 1, "YAML-ankers en -aliassen"),
     ("billion laughs", "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nbehouden: *c\n", 1,
-     "YAML anchors and aliases"),
-    ("python tag", "behouden: !!python/name:os.system\n", 1, "YAML tags such as"),
-    ("syntax", "behouden: [Zonnedak\n", 2, "YAML syntax error"),
-    ("not a mapping", "- Zonnedak\n", 1, "must be a mapping"),
-    ("complex key", "? [a, b]\n: c\n", 1, "unknown key"),
+     "YAML-ankers en -aliassen"),
+    ("python tag", "behouden: !!python/name:os.system\n", 1, "YAML-tags zoals"),
+    ("syntax", "behouden: [Zonnedak\n", 2, "fout in de YAML-opmaak"),
+    ("not a mapping", "- Zonnedak\n", 1, "moet een blok met sleutels zijn"),
+    ("complex key", "? [a, b]\n: c\n", 1, "onbekende sleutel"),
 ]
 
 
@@ -89,7 +93,7 @@ def test_bad_settings_name_file_and_line(tmp_path, name, text, line, fragment):
     with pytest.raises(CodeerError) as err:
         load_settings(path)
     assert err.value.exit_code == 2
-    assert err.value.message.startswith(f"{config.PSEUDONYMISATION_FILE} line {line}: "), \
+    assert err.value.message.startswith(f"{config.PSEUDONYMISATION_FILE} regel {line}: "), \
         err.value.message
     assert fragment in err.value.message
 
@@ -97,9 +101,10 @@ def test_bad_settings_name_file_and_line(tmp_path, name, text, line, fragment):
 def test_settings_not_utf8_or_missing(tmp_path):
     path = tmp_path / config.PSEUDONYMISATION_FILE
     path.write_bytes("behouden:\n  - Caf\xe9 De Unie\n".encode("cp1252"))
-    with pytest.raises(CodeerError, match=r"line 2: the file must be UTF-8\. Got byte 0xe9"):
+    with pytest.raises(CodeerError,
+                       match=r"regel 2: het bestand moet UTF-8 zijn\. Gevonden: byte 0xe9"):
         load_settings(path)
-    with pytest.raises(CodeerError, match="do not exist"):
+    with pytest.raises(CodeerError, match="bestaat niet"):
         load_settings(tmp_path / "nergens.yaml")
 
 
@@ -112,7 +117,7 @@ def test_cli_run_stops_on_bad_settings_before_any_work(tmp_path):
                                  str(CODEBOOK), "--pseudonymisation", str(bad), "-q"])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "error: mijn.yaml line 2: behouden item 1 must be a text." in result.output
+    assert "fout: mijn.yaml regel 2: behouden item 1 moet een tekst zijn." in result.output
     assert not out.exists()
 
 
@@ -123,7 +128,7 @@ def test_settings_beside_the_codebook_are_found(tmp_path):
     assert pseudonymisation_settings(book) == Settings()  # no file: the defaults
     (tmp_path / config.PSEUDONYMISATION_FILE).write_text("wijken: behouden\n", encoding="utf-8")
     assert pseudonymisation_settings(book).replace_districts is False
-    with pytest.raises(CodeerError, match="do not exist"):
+    with pytest.raises(CodeerError, match="bestaat niet"):
         pseudonymisation_settings(book, tmp_path / "elders.yaml")
 
 
