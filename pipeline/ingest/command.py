@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline import config, schema, storage
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _
 from pipeline.ingest.core import (
     IngestResult,
     Issue,
@@ -43,6 +44,16 @@ from pipeline.vocab import ROLE_NAMES
 
 log = logging.getLogger("codeer")
 
+#: The columns of the preview table: heading (translated where shown), justification, no wrap.
+OVERVIEW_COLUMNS = (
+    (N_("file"), "left", False),
+    (N_("speaker"), "left", False),
+    (N_("role"), "left", True),
+    (N_("turns"), "right", True),
+    (N_("words"), "right", True),
+    (N_("why"), "left", False),
+)
+
 
 def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None, list[Issue]]:
     """Read ``interviews.csv`` (or ``.xlsx``) from ``raw``; columns become snake_case strings.
@@ -65,7 +76,7 @@ def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None, list[Iss
             if path.suffix == ".xlsx":
                 df = pd.read_excel(path, dtype=str)
             else:
-                text, _, warnings = decode(path.read_bytes(), path)
+                text, _encoding, warnings = decode(path.read_bytes(), path)
                 issues += [Issue(name, w) for w in warnings]
                 text, warnings = clean_characters(normalise(text), name)
                 issues += [Issue(name, w) for w in warnings]
@@ -75,14 +86,15 @@ def read_metadata(raw: Path) -> tuple[pd.DataFrame | None, Path | None, list[Iss
             raise
         except Exception as exc:  # pandas raises many parser errors
             raise CodeerError(
-                f"{path}: cannot be read as a table ({exc}). Save it as UTF-8 CSV with a header "
-                "row: interview_id,file,interviewer,respondent_function,department,date."
+                _("{path}: cannot be read as a table ({error}). Save it as UTF-8 CSV with a "
+                  "header row: interview_id,file,interviewer,respondent_function,department,date."
+                  ).format(path=path, error=exc)
             ) from None
         df.columns = [snake(c) for c in df.columns]
         if "file" not in df.columns:
             raise CodeerError(
-                f"{path} line 1: the header must have a 'file' column naming each transcript. "
-                f"Got {list(df.columns)} instead."
+                _("{path} line 1: the header must have a 'file' column naming each transcript. "
+                  "Got {columns} instead.").format(path=path, columns=list(df.columns))
             )
         df, warnings = _clean_cells(df, name)
         issues += warnings
@@ -109,8 +121,8 @@ def _clean_cells(df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Issue]
             return value
         value, warnings = clean_characters(value.strip(), name)
         if warnings:
-            issues.append(Issue(name, "characters that text cannot hold (such as U+FFFE) "
-                                "replaced by U+FFFD. Check the sheet.", line))
+            issues.append(Issue(name, _("characters that text cannot hold (such as U+FFFE) "
+                                        "replaced by U+FFFD. Check the sheet."), line))
         return value
 
     df = df.copy()
@@ -137,9 +149,9 @@ def scan_raw(raw: Path) -> tuple[list[Path], list[Issue]]:
         for d in dirs:
             if (here / d).is_symlink():
                 rel = (here / d).relative_to(raw).as_posix()
-                issues.append(Issue(rel, f"{shown(rel)}: is a link to a folder; codeer does not "
-                                    "follow folder links. Move or copy the folder into the raw "
-                                    "folder to read it."))
+                issues.append(Issue(rel, _("{name}: is a link to a folder; codeer does not "
+                                           "follow folder links. Move or copy the folder into "
+                                           "the raw folder to read it.").format(name=shown(rel))))
         for f in sorted(files):
             path = here / f
             rel = path.relative_to(raw).as_posix()
@@ -149,20 +161,23 @@ def scan_raw(raw: Path) -> tuple[list[Path], list[Issue]]:
                 try:
                     target = path.resolve(strict=True)
                 except (OSError, RuntimeError):
-                    issues.append(Issue(rel, f"{shown(rel)}: is a broken link; not read."))
+                    issues.append(Issue(rel, _("{name}: is a broken link; not read.")
+                                        .format(name=shown(rel))))
                     continue
                 if not target.is_relative_to(root):
-                    issues.append(Issue(rel, f"{shown(rel)}: is a link to a file outside the raw "
-                                        "folder; not read. Copy the file into the raw folder."))
+                    issues.append(Issue(rel, _("{name}: is a link to a file outside the raw "
+                                               "folder; not read. Copy the file into the raw "
+                                               "folder.").format(name=shown(rel))))
                     continue
             try:
                 regular = stat.S_ISREG(path.stat().st_mode)
             except OSError as exc:
-                issues.append(Issue(rel, f"{shown(rel)}: cannot be read ({exc.strerror})."))
+                issues.append(Issue(rel, _("{name}: cannot be read ({error}).")
+                                    .format(name=shown(rel), error=exc.strerror)))
                 continue
             if not regular:
-                issues.append(Issue(rel, f"{shown(rel)}: is not a regular file (a pipe or a "
-                                    "device); not read."))
+                issues.append(Issue(rel, _("{name}: is not a regular file (a pipe or a device); "
+                                           "not read.").format(name=shown(rel))))
                 continue
             paths.append(path)
     return sorted(paths), issues
@@ -187,12 +202,14 @@ def load_files(paths: list[Path], raw: Path, progress: bool = True):
             yield Issue(name, exc.message)
             continue
         except OSError as exc:
-            yield Issue(name, f"{shown(name)}: cannot be read ({exc.strerror}).")
+            yield Issue(name, _("{name}: cannot be read ({error}).")
+                        .format(name=shown(name), error=exc.strerror))
             continue
         except Exception as exc:  # a reader library failing on one file must not stop the batch
-            yield Issue(name, f"{shown(name)}: cannot be read ({type(exc).__name__}: "
-                        f"{shown(str(exc))[:200]}). Open it, check it and save it again; report "
-                        "it if the file looks fine.")
+            yield Issue(name, _("{name}: cannot be read ({error}: {detail}). Open it, check it "
+                                "and save it again; report it if the file looks fine.")
+                        .format(name=shown(name), error=type(exc).__name__,
+                                detail=shown(str(exc))[:200]))
             continue
         yield LoadedFile(name, hashlib.sha256(data).hexdigest(), result)
 
@@ -223,13 +240,14 @@ def _check_apart(raw: Path, out: Path) -> None:
     """
     r, o = raw.resolve(), out.resolve()
     if o == r or o.is_relative_to(r):
-        raise CodeerError(f"--out must be a folder outside the raw folder {raw}. Got {out} "
-                          "instead; the next ingest would read the reports as interviews. "
-                          "Choose another --out, such as data/coded.")
+        raise CodeerError(_("--out must be a folder outside the raw folder {raw}. Got {out} "
+                            "instead; the next ingest would read the reports as interviews. "
+                            "Choose another --out, such as data/coded.").format(raw=raw, out=out))
     if r.is_relative_to(o):
-        raise CodeerError(f"--raw must be a folder outside the output folder {out}. Got {raw} "
-                          "instead; codeer writes and replaces files there. Keep the "
-                          "transcripts in a folder of their own, such as data/raw.")
+        raise CodeerError(_("--raw must be a folder outside the output folder {out}. Got {raw} "
+                            "instead; codeer writes and replaces files there. Keep the "
+                            "transcripts in a folder of their own, such as data/raw.")
+                          .format(raw=raw, out=out))
 
 
 def run(
@@ -247,8 +265,7 @@ def run(
             ``strict`` is set and a file had a problem (exit 1).
     """
     raw, out = Path(raw), Path(out)
-    if not raw.is_dir():
-        raise CodeerError(f"Raw folder {raw} does not exist. Point --raw at your transcripts.")
+    _check_raw(raw)
     patterns = speaker_patterns(extra_patterns)
     _check_apart(raw, out)
     metadata, meta_path, issues = read_metadata(raw)
@@ -266,9 +283,7 @@ def run(
         for item in load_files(paths, raw, progress):
             (issues if isinstance(item, Issue) else loaded).append(item)
     if not loaded:
-        detail = "; ".join(shown(str(i)) for i in issues[:3]) or "no transcript files"
-        raise CodeerError(f"Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, "
-                          ".vtt or .srt transcripts.")
+        _nothing_readable(raw, issues)
     if result is None:
         result = build_tables(loaded, metadata, meta_path.name if meta_path else "", unit,
                               patterns)
@@ -276,21 +291,35 @@ def run(
     for issue in result.issues:
         log.warning("%s", shown(str(issue)))
     if result.documents.empty:
-        raise CodeerError(f"Nothing readable in {raw}: every transcript was refused (see the "
-                          "warnings above). Fix or replace the files.")
+        raise CodeerError(_("Nothing readable in {raw}: every transcript was refused (see the "
+                            "warnings above). Fix or replace the files.").format(raw=raw))
     if strict and result.issues:
-        raise CodeerError(f"{len(result.issues)} problem(s) in the input and --strict is set.",
-                          exit_code=1)
+        raise CodeerError(_("{n} problem(s) in the input and --strict is set.")
+                          .format(n=len(result.issues)), exit_code=1)
     storage.write_table(result.documents, out / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     storage.write_table(result.segments, out / config.SEGMENTS_FILE, schema.SEGMENTS)
     segs = result.segments
-    log.info("%s", overview(result.plans, "Sprekers en rollen per bestand"))
+    log.info("%s", overview(result.plans, _("Speakers and roles per file")))
     log.info(
-        "ingest: %d documents, %d segments (%d respondent), %d words, %d warnings -> %s",
+        _("ingest: %d documents, %d segments (%d respondent), %d words, %d warnings -> %s"),
         len(result.documents), len(segs), int((segs["role"] == "respondent").sum()),
         int(result.documents["n_words"].sum()), len(result.issues), out,
     )
     return result
+
+
+def _check_raw(raw: Path) -> None:
+    """Raises: CodeerError: ``raw`` is no folder."""
+    if not raw.is_dir():
+        raise CodeerError(_("Raw folder {raw} does not exist. Point --raw at your transcripts.")
+                          .format(raw=raw))
+
+
+def _nothing_readable(raw: Path, issues: list[Issue]) -> None:
+    """Raises: CodeerError: no file in ``raw`` could be read; names the first problems."""
+    detail = "; ".join(shown(str(i)) for i in issues[:3]) or _("no transcript files")
+    raise CodeerError(_("Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, .vtt "
+                        "or .srt transcripts.").format(raw=raw, detail=detail))
 
 
 def speaker_patterns(extra_patterns: tuple[str, ...] = ()) -> tuple[tuple[str, bool], ...]:
@@ -302,11 +331,12 @@ def speaker_patterns(extra_patterns: tuple[str, ...] = ()) -> tuple[tuple[str, b
     for p in extra_patterns:
         try:
             if "name" not in re.compile(p).groupindex:
-                raise re.error("no (?P<name>...) group")
+                raise re.error(_("no (?P<name>...) group"))
         except re.error as exc:
             raise CodeerError(
-                f"--speaker-pattern '{p}' must be a regular expression with a (?P<name>...) "
-                f"group. Got an error instead: {exc}."
+                _("--speaker-pattern '{pattern}' must be a regular expression with a "
+                  "(?P<name>...) group. Got an error instead: {error}.").format(pattern=p,
+                                                                               error=exc)
             ) from None
     return tuple((p, True) for p in extra_patterns) + DEFAULT_PATTERNS
 
@@ -319,14 +349,14 @@ def preview(
     was chosen (no sentences are cut, so this is quick).
 
     Returns:
-        The overview as text (Dutch) and the plans; problems are logged as warnings.
+        The overview as text (in the language of the run) and the plans; problems are logged
+        as warnings.
 
     Raises:
         CodeerError: The raw folder is missing or nothing in it is readable (exit 2).
     """
     raw = Path(raw)
-    if not raw.is_dir():
-        raise CodeerError(f"Raw folder {raw} does not exist. Point --raw at your transcripts.")
+    _check_raw(raw)
     patterns = speaker_patterns(extra_patterns)
     metadata, meta_path, issues = read_metadata(raw)
     paths, scan_issues = scan_raw(raw)
@@ -335,21 +365,20 @@ def preview(
     for item in load_files(paths, raw, progress):
         (issues if isinstance(item, Issue) else loaded).append(item)
     if not loaded:
-        detail = "; ".join(shown(str(i)) for i in issues[:3]) or "no transcript files"
-        raise CodeerError(f"Nothing readable in {raw} ({detail}). Add .txt, .md, .docx, .odt, "
-                          ".vtt or .srt transcripts.")
-    plans, _, plan_issues = plan_files(loaded, metadata, meta_path.name if meta_path else "",
+        _nothing_readable(raw, issues)
+    plans, _columns, plan_issues = plan_files(loaded, metadata, meta_path.name if meta_path else "",
                                        patterns)
     for issue in issues + plan_issues:
         log.warning("%s", shown(str(issue)))
-    title = (f"Voorbeeld: sprekers en rollen in {len(plans)} bestand(en) in {raw}; er is niets "
-             "geschreven")
+    title = _("Preview: speakers and roles in {n} file(s) in {raw}; nothing was written"
+              ).format(n=len(plans), raw=raw)
     return overview(plans, title), plans
 
 
 def overview(plans: list[Plan], title: str) -> str:
-    """A table (Dutch) with per file its speakers, roles, turns, words and why each role was
-    chosen, plus the header block and hard-wrapped lines where a file has them."""
+    """A table (in the language of the run) with per file its speakers, roles, turns, words
+    and why each role was chosen, plus the header block and hard-wrapped lines where a file has
+    them."""
     import shutil
 
     from rich import box
@@ -357,22 +386,20 @@ def overview(plans: list[Plan], title: str) -> str:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column, justify in (("bestand", "left"), ("spreker", "left"), ("rol", "left"),
-                            ("beurten", "right"), ("woorden", "right"), ("waarom", "left")):
-        table.add_column(column, justify=justify, overflow="fold",
-                         no_wrap=column in ("rol", "beurten", "woorden"))
+    for column, justify, no_wrap in OVERVIEW_COLUMNS:
+        table.add_column(_(column), justify=justify, overflow="fold", no_wrap=no_wrap)
     for plan in plans:
-        rows = [(shown(s) if s else "(vóór de eerste spreker)", ROLE_NAMES.get(role, role),
+        rows = [(shown(s) if s else _("(before the first speaker)"), ROLE_NAMES.get(role, role),
                  str(n), str(w), reason) for s, role, n, w, reason in speaker_table(plan)]
         if plan.header:
-            keys = ", ".join(shown(k) for k, _, _ in plan.header.entries)
+            keys = ", ".join(shown(k) for k, _value, _line in plan.header.entries)
             words = len(plan.text[plan.header.start : plan.header.end].split())
-            rows.append(("(kopblok)", "metadata", "", str(words),
-                         f"{keys}: metadata van het interview, geen spraak"))
+            rows.append((_("(header block)"), _("metadata"), "", str(words),
+                         _("{keys}: metadata of the interview, not speech").format(keys=keys)))
         if plan.wrap:
-            rows.append(("(harde regeleinden)", "", "", "",
-                         f"regels afgebroken op {plan.wrap} tekens; binnen een alinea "
-                         "samengevoegd"))
+            rows.append((_("(hard line breaks)"), "", "", "",
+                         _("lines broken at {width} characters; joined within a paragraph")
+                         .format(width=plan.wrap)))
         for i, row in enumerate(rows):
             table.add_row(shown(plan.name) if i == 0 else "", *row)
         table.add_section()

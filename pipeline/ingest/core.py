@@ -20,8 +20,9 @@ import pandas as pd
 
 from pipeline import config, hooks, schema
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.ingest.header import Header, find_header, fold, header_metadata, iso_date
-from pipeline.ingest.readers import ReadResult, shown
+from pipeline.ingest.readers import ReadResult, shown, thousands
 from pipeline.ingest.turns import DEFAULT_PATTERNS, Turn, parse_turns
 from pipeline.vocab import role_word, same_person, split_names
 
@@ -66,7 +67,7 @@ class Issue:
 
     def __str__(self) -> str:
         name = shown(self.file)
-        where = f"{name} line {self.line}" if self.line else name
+        where = _("{file} line {line}").format(file=name, line=self.line) if self.line else name
         if self.message.startswith((self.file, name)):
             return self.message
         return f"{where}: {self.message}"
@@ -95,7 +96,7 @@ class Plan:
         turns: The speaker turns (the header block belongs to none).
         blocks: Per turn, its paragraphs as ``(start, end)`` offsets into ``text``.
         roles: Role per speaker label ("" is the text before the first label).
-        reasons: Per speaker label, in Dutch, why it got its role.
+        reasons: Per speaker label, why it got its role (in the language of the run).
         metadata: Metadata columns: interviews.csv, completed from the header block.
         wrap: The width of hard-wrapped lines, or None.
     """
@@ -146,27 +147,30 @@ def _match_metadata(
         line = row.pop("_line")
         fname = row.get("file")
         if not isinstance(fname, str) or not fname:
-            issues.append(Issue(meta_name, "empty 'file' cell; the row is ignored.", line))
+            issues.append(Issue(meta_name, _("empty 'file' cell; the row is ignored."), line))
             continue
         target = by_name.get(fname.lower()) or by_stem.get(Path(fname).name.lower())
         if target is None:
             issues.append(
-                Issue(meta_name, f"names '{fname}', which is not in the raw folder. Fix the "
-                      "name or add the transcript; the row is ignored.", line)
+                Issue(meta_name, _("names '{file}', which is not in the raw folder. Fix the name "
+                                   "or add the transcript; the row is ignored.").format(file=fname),
+                      line)
             )
             continue
         if target in row_lines:
             issues.append(
-                Issue(meta_name, f"names '{fname}' like line {row_lines[target]}; one row per "
-                      "transcript. This row is ignored; merge the two rows.", line)
+                Issue(meta_name, _("names '{file}' like line {other}; one row per transcript. "
+                                   "This row is ignored; merge the two rows.")
+                      .format(file=fname, other=row_lines[target]), line)
             )
             continue
         iid = row.get("interview_id")
         if isinstance(iid, str) and iid:
             if iid in seen_ids:
                 issues.append(
-                    Issue(meta_name, f"interview_id '{iid}' is also used on line "
-                          f"{seen_ids[iid]}; ids must be unique. The row is ignored.", line)
+                    Issue(meta_name, _("interview_id '{id}' is also used on line {other}; ids "
+                                       "must be unique. The row is ignored.")
+                          .format(id=iid, other=seen_ids[iid]), line)
                 )
                 continue
             seen_ids[iid] = line
@@ -175,8 +179,8 @@ def _match_metadata(
     for f in files:
         if f not in rows:
             issues.append(
-                Issue(f, f"{f}: not listed in {meta_name}; its metadata is empty and its "
-                      "roles are inferred. Add a row for it.")
+                Issue(f, _("{file}: not listed in {sheet}; its metadata is empty and its roles "
+                           "are inferred. Add a row for it.").format(file=f, sheet=meta_name))
             )
     return rows, issues
 
@@ -186,8 +190,8 @@ def _match_metadata(
 
 def assign_roles(
     turns: list[Turn], text: str, interviewers: list[str], name: str,
-    source: str = "kolom interviewer in interviews.csv",
-    respondents: list[str] | tuple[str, ...] = (), respondent_source: str = "kopblok",
+    source: str | None = None,
+    respondents: list[str] | tuple[str, ...] = (), respondent_source: str | None = None,
 ) -> tuple[dict[str, str], dict[str, str], list[Issue]]:
     """Give every speaker a role: ``interviewer``, ``respondent`` or ``other`` (a preamble),
     and say why.
@@ -203,13 +207,20 @@ def assign_roles(
         text: The document text.
         interviewers: Interviewer names, one per person.
         name: The file name, for messages.
-        source: Where ``interviewers`` come from, in Dutch, for the reasons.
+        source: Where ``interviewers`` come from, for the reasons (translated; default: the
+            interviewer column of interviews.csv).
         respondents: Respondent names from the header block.
-        respondent_source: Where ``respondents`` come from, in Dutch.
+        respondent_source: Where ``respondents`` come from (translated; default: the header
+            block).
 
     Returns:
-        Role per speaker, the reason per speaker (Dutch, for the preview) and the warnings.
+        Role per speaker, the reason per speaker (translated, for the preview) and the
+        warnings.
     """
+    if source is None:
+        source = _("interviewer column in {sheet}").format(sheet="interviews.csv")
+    if respondent_source is None:
+        respondent_source = _("header block")
     speakers = list(dict.fromkeys(t.speaker for t in turns))
     labelled = [s for s in speakers if s]
     roles: dict[str, str] = {}
@@ -217,26 +228,28 @@ def assign_roles(
     issues: list[Issue] = []
     if not labelled:
         issues.append(
-            Issue(name, f"{name}: no speaker labels found; the whole text is taken as one "
-                  "respondent. Add labels such as 'Interviewer:' and 'R:' to separate turns.")
+            Issue(name, _("{file}: no speaker labels found; the whole text is taken as one "
+                          "respondent. Add labels such as 'Interviewer:' and 'R:' to separate "
+                          "turns.").format(file=name))
         )
-        return {"": "respondent"}, {"": "geen sprekerlabels: de hele tekst is één respondent"}, \
-            issues
+        return {"": "respondent"}, \
+            {"": _("no speaker labels: the whole text is one respondent")}, issues
     preamble = sum(len(text[t.start:t.end].split()) for t in turns if not t.speaker)
     if preamble > MAX_PREAMBLE_WORDS:
         # Not a title or a header: a report or a written interview that only later uses
         # "Label:" lines. Its text is spoken (written) content and gets coded.
         roles[""] = "respondent"
-        reasons[""] = f"tekst vóór de eerste spreker ({preamble} woorden: geen titel)"
+        reasons[""] = _("text before the first speaker ({n} words: no title)").format(
+            n=preamble)
     else:
         roles[""] = "other"
-        reasons[""] = "tekst vóór de eerste spreker (een titel)"
+        reasons[""] = _("text before the first speaker (a title)")
     wanted = [i for i in interviewers if i]
     for s in labelled:
         rw = role_word(s)
         if rw:
             roles[s] = rw
-            reasons[s] = f"rolwoord '{s}'"
+            reasons[s] = _("role word '{label}'").format(label=s)
         elif match := next((w for w in wanted if same_person(s, w)), None):
             roles[s] = "interviewer"
             reasons[s] = source + (f" ({match})" if match != s and match not in source else "")
@@ -247,15 +260,16 @@ def assign_roles(
     rest = [s for s in labelled if s not in roles]
     if wanted and "interviewer" not in roles.values():
         issues.append(
-            Issue(name, f"{name}: {source} noemt {', '.join(repr(w) for w in wanted)} als "
-                  f"interviewer, maar geen spreker heet zo (sprekers: "
-                  f"{', '.join(repr(s) for s in labelled[:6])}). De rollen zijn afgeleid; "
-                  "controleer de naam in de kolom interviewer.")
+            Issue(name, _("{file}: {source} names {names} as the interviewer, but no speaker "
+                          "has that name (speakers: {speakers}). The roles are inferred; check "
+                          "the name in the interviewer column.")
+                  .format(file=name, source=source, names=", ".join(repr(w) for w in wanted),
+                          speakers=", ".join(repr(s) for s in labelled[:6])))
         )
     if rest and "interviewer" not in roles.values():
         if len(labelled) == 1:
             roles[rest[0]] = "respondent"
-            reasons[rest[0]] = "enige spreker"
+            reasons[rest[0]] = _("only speaker")
             rest = []
         else:
             questions = {s: 0 for s in rest}
@@ -273,25 +287,28 @@ def assign_roles(
             if asking_turns[asker] >= MIN_ASKING_TURNS and \
                     asking_turns[asker] >= 0.5 * n_turns[asker]:
                 roles[asker] = "interviewer"
-                reasons[asker] = (f"stelt de meeste vragen (in {asking_turns[asker]} van "
-                                  f"{n_turns[asker]} beurten)")
+                reasons[asker] = _("asks the most questions (in {asking} of {turns} turns)"
+                                   ).format(asking=asking_turns[asker], turns=n_turns[asker])
                 issues.append(
-                    Issue(name, f"{name}: no interviewer given; took '{asker}' as the "
-                          f"interviewer (asks questions in {asking_turns[asker]} of "
-                          f"{n_turns[asker]} turns), the others as respondents. Name the "
-                          "interviewer in the 'interviewer' column of interviews.csv to be sure.")
+                    Issue(name, _("{file}: no interviewer given; took '{speaker}' as the "
+                                  "interviewer (asks questions in {asking} of {turns} turns), the "
+                                  "others as respondents. Name the interviewer in the "
+                                  "'interviewer' column of interviews.csv to be sure.")
+                          .format(file=name, speaker=asker, asking=asking_turns[asker],
+                                  turns=n_turns[asker]))
                 )
             else:
                 for s in rest:
-                    reasons[s] = "niemand stelt in de meeste beurten vragen: iedereen respondent"
+                    reasons[s] = _("nobody asks questions in most turns: everyone a respondent")
                 issues.append(
-                    Issue(name, f"{name}: no interviewer given and no speaker asks questions in "
-                          "most of their turns; every speaker is taken as a respondent. Name "
-                          "the interviewer in the 'interviewer' column of interviews.csv.")
+                    Issue(name, _("{file}: no interviewer given and no speaker asks questions in "
+                                  "most of their turns; every speaker is taken as a respondent. "
+                                  "Name the interviewer in the 'interviewer' column of "
+                                  "interviews.csv.").format(file=name))
                 )
     for s in labelled:
         roles.setdefault(s, "respondent")
-        reasons.setdefault(s, "andere spreker dan de interviewer")
+        reasons.setdefault(s, _("a speaker other than the interviewer"))
     return roles, reasons, issues
 
 
@@ -317,7 +334,7 @@ def wrap_width(text: str, turns: list[Turn]) -> int | None:
     the text is hard-wrapped at the length of its longest line.
     """
     count, width = 0, 0
-    for length, _ in _line_breaks(text, turns):
+    for length, _word in _line_breaks(text, turns):
         count, width = count + 1, max(width, length)
     if count < MIN_WRAP_BREAKS or width > MAX_WRAP_WIDTH:
         return None
@@ -434,9 +451,10 @@ def _segments_for(
             blocks = plan.blocks[ti]
         for s, e in blocks:
             if e - s > MAX_BLOCK_CHARS:
-                issues.append(Issue(name, f"a passage of {e - s:,} characters without a line "
-                                    "break or sentence end; cut into pieces of at most "
-                                    f"{MAX_BLOCK_CHARS:,} characters. Check this part of the file.",
+                issues.append(Issue(name, _("a passage of {n} characters without a line break "
+                                            "or sentence end; cut into pieces of at most {max} "
+                                            "characters. Check this part of the file.")
+                                    .format(n=thousands(e - s), max=thousands(MAX_BLOCK_CHARS)),
                                     result.text.count("\n", 0, s) + 1))
             pieces += [(ti, *_trim(text, a, b)) for a, b in cut_long(text, s, e)]
         if len(pieces) > MAX_SEGMENTS:
@@ -445,16 +463,17 @@ def _segments_for(
     if unit == "turn":
         spans = [p for p in pieces if p[2] > p[1]]
     elif len(pieces) <= MAX_SEGMENTS:
-        for (ti, bs, _be), doc in zip(pieces, nlp.pipe(text[s:e] for _, s, e in pieces),
+        for (ti, bs, _be), doc in zip(pieces, nlp.pipe(text[s:e] for _ti, s, e in pieces),
                                       strict=True):
             for sent in doc.sents:
                 s, e = _trim(text, bs + sent.start_char, bs + sent.end_char)
                 if e > s and _WORD.search(text, s, e):
                     spans.append((ti, s, e))
     if len(pieces) > MAX_SEGMENTS or len(spans) > MAX_SEGMENTS:
-        issues.append(Issue(name, f"{shown(name)}: gives more than {MAX_SEGMENTS:,} segments, "
-                            "far more than an interview holds; the file is not read. Check that "
-                            "it is a transcript, or split it."))
+        issues.append(Issue(name, _("{file}: gives more than {max} segments, far more than an "
+                                    "interview holds; the file is not read. Check that it is a "
+                                    "transcript, or split it.")
+                            .format(file=shown(name), max=thousands(MAX_SEGMENTS))))
         return None, issues
     cue_starts = [c[0] for c in result.times]
     rows = []
@@ -539,8 +558,9 @@ def plan_files(
         meta = rows_meta.get(f.name, {})
         doc_id = meta.get("interview_id") or snake(Path(f.name).stem) or "document"
         if doc_id in used_ids:
-            issues.append(Issue(f.name, f"{f.name}: document id '{doc_id}' is taken by another "
-                                "file; using a suffixed id. Give it its own interview_id."))
+            issues.append(Issue(f.name, _("{file}: document id '{id}' is taken by another file; "
+                                          "using a suffixed id. Give it its own interview_id.")
+                                .format(file=f.name, id=doc_id)))
             n = 2
             while f"{doc_id}_{n}" in used_ids:
                 n += 1
@@ -557,21 +577,24 @@ def plan_files(
                 columns.append(target)
             if _filled(values.get(target)):
                 if not _same_value(column, values[target], value):
-                    issues.append(Issue(f.name, f"kopregel '{written}' wijkt af van "
-                                        f"{metadata_name} ({target} = '{values[target]}'); de "
-                                        f"waarde uit {metadata_name} geldt.", line))
+                    issues.append(Issue(f.name, _("header line '{line}' differs from {sheet} "
+                                                  "({column} = '{value}'); the value from "
+                                                  "{sheet} applies.")
+                                        .format(line=written, sheet=metadata_name,
+                                                column=target, value=values[target]), line))
             else:
                 values[target] = value
         interviewers = split_names(meta.get("interviewer"))
-        source = f"kolom interviewer in {metadata_name}"
+        source = _("interviewer column in {sheet}").format(sheet=metadata_name)
         if not interviewers and "interviewer" in from_header:
             interviewers = split_names(from_header["interviewer"][0])
-            source = f"kopblok '{from_header['interviewer'][1]}'"
+            source = _("header block '{line}'").format(line=from_header["interviewer"][1])
         respondents: list[str] = []
         respondent_source = ""
         if "respondent" in from_header:
             respondents = split_names(from_header["respondent"][0])
-            respondent_source = f"kopblok '{from_header['respondent'][1]}'"
+            respondent_source = _("header block '{line}'").format(
+                line=from_header["respondent"][1])
         known = set(f.result.speakers) | set(interviewers) | set(respondents)
         skip = (header.start, header.end) if header else None
         turns = parse_turns(text, known, patterns, skip)
@@ -625,7 +648,8 @@ def build_tables(
         found on the way and the plan of every file (see :func:`plan_files`).
     """
     if unit not in ("sentence", "turn"):
-        raise CodeerError(f"--unit must be 'sentence' or 'turn'. Got '{unit}' instead.")
+        raise CodeerError(_("--unit must be 'sentence' or 'turn'. Got '{unit}' instead.")
+                          .format(unit=unit))
     plans, columns, issues = plan_files(files, metadata, metadata_name, patterns)
     doc_rows, seg_rows, kept = [], [], []
     for f, plan in zip(files, plans, strict=True):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from pipeline import hooks
 from pipeline.errors import CodeerError
+from pipeline.i18n import _, language
 from pipeline.ingest.header import header_table
 from pipeline.ingest.turns import parse_seconds
 
@@ -78,6 +79,13 @@ def shown(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+def thousands(n: int) -> str:
+    """``n`` with thousands separators as the language of the run writes them: 4.000.000 in
+    Dutch, 4,000,000 in English."""
+    text = f"{n:,}"
+    return text.replace(",", ".") if language() == "nl" else text
+
+
 def clean_characters(text: str, where: str) -> tuple[str, list[str]]:
     """Replace characters that XML cannot hold, keeping every offset.
 
@@ -101,8 +109,9 @@ def clean_characters(text: str, where: str) -> tuple[str, list[str]]:
     text = _BAD_CHARS.sub(lambda m: " " if m.group() < "\x80" else "\ufffd", text)
     at = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
     return text, [
-        f"{where} line {at}: {len(found)} character(s) that text cannot hold "
-        f"({', '.join(kinds[:5])}) replaced by a space or U+FFFD. Check the source of the file."
+        _("{where} line {lines}: {n} character(s) that text cannot hold ({kinds}) replaced by a "
+          "space or U+FFFD. Check the source of the file.")
+        .format(where=where, lines=at, n=len(found), kinds=", ".join(kinds[:5]))
     ]
 
 
@@ -128,13 +137,14 @@ def decode(data: bytes, path: Path) -> tuple[str, str, list[str]]:
             return data.decode("utf-16"), "utf-16", []
         except UnicodeDecodeError as exc:
             raise ReadError(
-                f"{name}: starts as UTF-16 text (Word's 'Unicode text') but byte {exc.start} "
-                "cannot be decoded. Re-save the file as UTF-8 text."
+                _("{name}: starts as UTF-16 text (Word's 'Unicode text') but byte {byte} "
+                  "cannot be decoded. Re-save the file as UTF-8 text.")
+                .format(name=name, byte=exc.start)
             ) from None
     if b"\x00" in data[:4096]:
         raise ReadError(
-            f"{name}: looks like a binary file, not text (NUL bytes). "
-            "Export the transcript as .txt, .docx or .vtt and put that file in the raw folder."
+            _("{name}: looks like a binary file, not text (NUL bytes). Export the transcript as "
+              ".txt, .docx or .vtt and put that file in the raw folder.").format(name=name)
         )
     bom = data.startswith(codecs.BOM_UTF8)
     body = data[3:] if bom else data
@@ -152,21 +162,23 @@ def decode(data: bytes, path: Path) -> tuple[str, str, list[str]]:
                 lines.append(line.decode("cp1252"))
             except UnicodeDecodeError as exc1252:
                 raise ReadError(
-                    f"{name} line {number}: byte 0x{line[exc1252.start]:02x} is neither UTF-8 "
-                    "nor Windows-1252. Re-save the file as UTF-8 (e.g. in a text editor: Save "
-                    "as, encoding UTF-8)."
+                    _("{name} line {line}: byte {byte} is neither UTF-8 nor Windows-1252. "
+                      "Re-save the file as UTF-8 (e.g. in a text editor: Save as, encoding "
+                      "UTF-8).").format(name=name, line=number,
+                                        byte=f"0x{line[exc1252.start]:02x}")
                 ) from None
             bad.append((number, line[exc.start]))
     first, byte = bad[0]
     if not utf8_accents:
-        warning = (f"{name}: not UTF-8 (byte 0x{byte:02x} at line {first}); read as "
-                   "Windows-1252 (cp1252). Check the accents in the output, or re-save the "
-                   "file as UTF-8.")
+        warning = _("{name}: not UTF-8 (byte {byte} at line {line}); read as Windows-1252 "
+                    "(cp1252). Check the accents in the output, or re-save the file as UTF-8."
+                    ).format(name=name, byte=f"0x{byte:02x}", line=first)
         return "\n".join(lines), "cp1252", [warning]
-    at = ", ".join(str(n) for n, _ in bad[:5]) + (" ..." if len(bad) > 5 else "")
-    warning = (f"{name} line {at}: not UTF-8 (byte 0x{byte:02x} at line {first}) in a UTF-8 "
-               "file; only these lines were read as Windows-1252 (cp1252). Check their "
-               "accents, or re-save the file as UTF-8.")
+    at = ", ".join(str(n) for n, _byte in bad[:5]) + (" ..." if len(bad) > 5 else "")
+    warning = _("{name} line {lines}: not UTF-8 (byte {byte} at line {line}) in a UTF-8 file; "
+                "only these lines were read as Windows-1252 (cp1252). Check their accents, or "
+                "re-save the file as UTF-8.").format(name=name, lines=at, byte=f"0x{byte:02x}",
+                                                     line=first)
     return "\n".join(lines), "utf-8+cp1252", [warning]
 
 
@@ -193,24 +205,31 @@ def check_package(path: Path, kind: str) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-        raise ReadError(f"{name}: not a valid {kind} file ({type(exc).__name__}). Open it in "
-                        f"Word or LibreOffice and save it again as {path.suffix}.") from None
+        raise ReadError(_("{name}: not a valid {kind} file ({error}). Open it in Word or "
+                          "LibreOffice and save it again as {suffix}.")
+                        .format(name=name, kind=kind, error=type(exc).__name__,
+                                suffix=path.suffix)) from None
     total = sum(i.file_size for i in infos)
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)
         big = info.file_size > MAX_PART_BYTES
         if big or (info.file_size >= RATIO_FROM and ratio > MAX_RATIO):
             raise ReadError(
-                f"{name}: part '{shown(info.filename)}' unpacks to {info.file_size / 2**20:.0f} "
-                f"MB from {info.compress_size / 2**10:.0f} KB (ratio {ratio:.0f}:1); codeer "
-                f"reads parts of at most {MAX_PART_BYTES // 2**20} MB and ratios of at most "
-                f"{MAX_RATIO}:1. This is no ordinary transcript: open it in Word or "
-                "LibreOffice, check it, and save it again (split it if it is really this long)."
+                _("{name}: part '{part}' unpacks to {mb} MB from {kb} KB (ratio {ratio}:1); "
+                  "codeer reads parts of at most {max_mb} MB and ratios of at most "
+                  "{max_ratio}:1. This is no ordinary transcript: open it in Word or "
+                  "LibreOffice, check it, and save it again (split it if it is really this "
+                  "long).").format(name=name, part=shown(info.filename),
+                                   mb=f"{info.file_size / 2**20:.0f}",
+                                   kb=f"{info.compress_size / 2**10:.0f}",
+                                   ratio=f"{ratio:.0f}", max_mb=MAX_PART_BYTES // 2**20,
+                                   max_ratio=MAX_RATIO)
             )
     if total > MAX_PACKAGE_BYTES:
         raise ReadError(
-            f"{name}: unpacks to {total / 2**20:.0f} MB, more than the {MAX_PACKAGE_BYTES // 2**20}"
-            " MB codeer reads from one file. Remove large images or save the text as .txt."
+            _("{name}: unpacks to {mb} MB, more than the {max_mb} MB codeer reads from one "
+              "file. Remove large images or save the text as .txt.")
+            .format(name=name, mb=f"{total / 2**20:.0f}", max_mb=MAX_PACKAGE_BYTES // 2**20)
         )
 
 
@@ -239,14 +258,15 @@ def read_docx(path: Path) -> ReadResult:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, zlib.error) as exc:
         raise ReadError(
-            f"{shown(path.name)}: not a valid Word .docx file ({type(exc).__name__}). "
-            "Open it in Word or LibreOffice and save it again as .docx."
+            _("{name}: not a valid {kind} file ({error}). Open it in Word or LibreOffice and "
+              "save it again as {suffix}.").format(name=shown(path.name), kind="Word .docx",
+                                                    error=type(exc).__name__, suffix=".docx")
         ) from None
     except etree.XMLSyntaxError as exc:
         raise ReadError(
-            f"{shown(path.name)}: the Word file is damaged (its XML breaks off at line "
-            f"{exc.lineno}: {exc.msg}). Open it in Word or LibreOffice, check the end of the "
-            "text, and save it again as .docx."
+            _("{name}: the Word file is damaged (its XML breaks off at line {line}: {error}). "
+              "Open it in Word or LibreOffice, check the end of the text, and save it again as "
+              ".docx.").format(name=shown(path.name), line=exc.lineno, error=exc.msg)
         ) from None
     lines: list[str] = []
     speakers: set[str] = set()
@@ -372,23 +392,27 @@ def read_odt(path: Path) -> ReadResult:
         with zipfile.ZipFile(path) as zf:
             data = zf.read("content.xml")
     except KeyError:
-        raise ReadError(f"{name}: not a valid OpenDocument .odt file (no content.xml). Open it "
-                        "in LibreOffice and save it again as .odt.") from None
+        raise ReadError(_("{name}: not a valid OpenDocument .odt file (no content.xml). Open "
+                          "it in LibreOffice and save it again as .odt.").format(name=name)
+                        ) from None
     except (zipfile.BadZipFile, ValueError, EOFError, zlib.error) as exc:  # a damaged part
-        raise ReadError(f"{name}: not a valid OpenDocument .odt file ({type(exc).__name__}). "
-                        "Open it in LibreOffice and save it again as .odt.") from None
+        raise ReadError(_("{name}: not a valid OpenDocument .odt file ({error}). Open it in "
+                          "LibreOffice and save it again as .odt.")
+                        .format(name=name, error=type(exc).__name__)) from None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise ReadError(
-            f"{name}: the OpenDocument file is damaged (content.xml breaks at line {exc.lineno}:"
-            f" {exc.msg}). Open it in LibreOffice, check the text, and save it again as .odt."
+            _("{name}: the OpenDocument file is damaged (content.xml breaks at line {line}: "
+              "{error}). Open it in LibreOffice, check the text, and save it again as .odt.")
+            .format(name=name, line=exc.lineno, error=exc.msg)
         ) from None
     body = root.find(f"{_OFFICE}body/{_OFFICE}text")
     if body is None:
-        raise ReadError(f"{name}: holds no text document (is it a spreadsheet or a "
-                        "presentation saved as .odt?). Save the transcript as a text document.")
+        raise ReadError(_("{name}: holds no text document (is it a spreadsheet or a "
+                          "presentation saved as .odt?). Save the transcript as a text "
+                          "document.").format(name=name))
     lines: list[str] = []
     speakers: set[str] = set()
     _odt_blocks(body, lines, speakers)
@@ -456,8 +480,8 @@ def read_vtt(path: Path) -> ReadResult:
         captions = list(webvtt.from_string(normalise(raw)))
     except Exception as exc:  # webvtt raises MalformedFileError and friends
         raise ReadError(
-            f"{shown(path.name)}: not a valid WebVTT file ({exc}). "
-            "It must start with WEBVTT and hold cues 'hh:mm:ss.mmm --> hh:mm:ss.mmm'."
+            _("{name}: not a valid WebVTT file ({error}). It must start with WEBVTT and hold "
+              "cues 'hh:mm:ss.mmm --> hh:mm:ss.mmm'.").format(name=shown(path.name), error=exc)
         ) from None
     cues = [(c.voice, c.text, parse_seconds(c.start), parse_seconds(c.end)) for c in captions]
     return _join_cues(cues, encoding, warnings)
@@ -471,8 +495,8 @@ def read_srt(path: Path) -> ReadResult:
     items = pysrt.from_string(normalise(raw))
     if not items and raw.strip():
         raise ReadError(
-            f"{shown(path.name)}: no SubRip cues found. Each cue needs a number, a line "
-            "'hh:mm:ss,mmm --> hh:mm:ss,mmm' and text."
+            _("{name}: no SubRip cues found. Each cue needs a number, a line "
+              "'hh:mm:ss,mmm --> hh:mm:ss,mmm' and text.").format(name=shown(path.name))
         )
     cues = [
         (None, item.text, item.start.ordinal / 1000, item.end.ordinal / 1000) for item in items
@@ -535,26 +559,31 @@ def read_file(path: Path) -> ReadResult:
     reader = READERS.get(suffix)
     if reader is None:
         raise ReadError(
-            f"{name}: unsupported file type '{shown(path.suffix)}'. codeer reads "
-            f"{', '.join(sorted(READERS))}; convert the file or move it out of the raw folder."
+            _("{name}: unsupported file type '{suffix}'. codeer reads {types}; convert the file "
+              "or move it out of the raw folder.")
+            .format(name=name, suffix=shown(path.suffix), types=", ".join(sorted(READERS)))
         )
     try:
         size = path.stat().st_size
         if suffix in _PLAIN and size > MAX_TEXT_BYTES:
-            raise ReadError(f"{name}: {size / 2**20:.0f} MB of text, more than the "
-                            f"{MAX_TEXT_BYTES // 2**20} MB codeer reads from one transcript. "
-                            "Split the file.")
+            raise ReadError(_("{name}: {mb} MB of text, more than the {max_mb} MB codeer "
+                              "reads from one transcript. Split the file.")
+                            .format(name=name, mb=f"{size / 2**20:.0f}",
+                                    max_mb=MAX_TEXT_BYTES // 2**20))
         result = reader(path)
     except OSError as exc:
-        raise ReadError(f"{name}: cannot be read ({exc.strerror}).") from None
+        raise ReadError(_("{name}: cannot be read ({error}).")
+                        .format(name=name, error=exc.strerror)) from None
     if len(result.text) > MAX_CHARS:
         raise ReadError(
-            f"{name}: holds {len(result.text):,} characters, more than the {MAX_CHARS:,} codeer "
-            "reads from one transcript (about 600,000 words). Split the file, or check that it "
-            "is a transcript."
+            _("{name}: holds {n} characters, more than the {max} codeer reads from one "
+              "transcript (about 600,000 words). Split the file, or check that it is a "
+              "transcript.").format(name=name, n=thousands(len(result.text)),
+                                      max=thousands(MAX_CHARS))
         )
     result.text, warnings = clean_characters(result.text, name)
     result.warnings.extend(warnings)
     if not result.text.strip():
-        raise ReadError(f"{name}: the file holds no text. Remove it or fill it in.")
+        raise ReadError(_("{name}: the file holds no text. Remove it or fill it in.")
+                        .format(name=name))
     return result

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import config, schema, storage
+from pipeline.i18n import _
 from pipeline.themes.core import (
     Clustering,
     ThemesResult,
@@ -86,7 +87,7 @@ def _cached_fit(cache_dir: Path) -> Callable[..., Clustering]:
             cached = _load_clustering(path, len(docs))
             if cached is not None:
                 return cached
-            log.warning("themes: cached clustering %s is unreadable; fitting again.", path)
+            log.warning(_("themes: cached clustering %s is unreadable; fitting again."), path)
         clustering = scale.fit_auto(docs, embeddings, embedder, seed, fit=fit_topics)
         _save_clustering(path, clustering)
         return clustering
@@ -125,13 +126,13 @@ def run(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
     codings_path = out / config.CODINGS_FILE
     codings = storage.read_table(codings_path, schema.CODINGS) if codings_path.exists() else None
     if scope == "uncoded" and codings is None:
-        log.warning("themes: no %s yet, so every respondent segment counts as uncoded.",
+        log.warning(_("themes: no %s yet, so every respondent segment counts as uncoded."),
                     config.CODINGS_FILE)
     book = None
     if Path(codebook).exists():
-        book, _ = load_codebook(Path(codebook))
+        book, _digest = load_codebook(Path(codebook))
     else:
-        log.warning("themes: codebook %s not found; themes are not compared with codes.",
+        log.warning(_("themes: codebook %s not found; themes are not compared with codes."),
                     codebook)
     selected = select_segments(segments, codings, scope)
     cache = EmbeddingCache(config.cache_dir(out))  # the coder's cache: same vectors
@@ -146,8 +147,8 @@ def run(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
             embedder = make_embedder(lambda t: cache.encode(t, kind=KIND),
                                      dict(zip(selected["lemmas"].astype(str), texts, strict=True)))
         else:
-            log.warning("themes: no respondent segments in scope '%s'; writing empty outputs.",
-                        scope)
+            log.warning(_("themes: no respondent segments in scope '%s'; writing empty "
+                          "outputs."), scope)
             embeddings, prototypes, embedder = np.zeros((0, 0), dtype=np.float32), {}, None
         result = build_themes(selected, embeddings, embedder, prototypes, codings, seed,
                               fit=_cached_fit(config.cache_dir(out)))
@@ -157,7 +158,7 @@ def run(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
     storage.write_table(result.info, out / config.THEME_INFO_FILE, schema.THEME_INFO)
     storage.write_table(result.spread, out / config.THEME_SPREAD_FILE, schema.THEME_SPREAD)
     log.info(
-        "themes: %d segments (%s), %d themes (%s), %.0f%% outliers, %d emerging -> %s",
+        _("themes: %d segments (%s), %d themes (%s), %.0f%% outliers, %d emerging -> %s"),
         len(result.themes), scope, result.n_themes, result.method,
         100 * result.outlier_share, int(result.info["emerging"].sum()), out,
     )

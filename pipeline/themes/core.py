@@ -38,6 +38,7 @@ import pandas as pd
 
 from pipeline import config, hooks, schema
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.vocab import ThemeScope
 
 log = logging.getLogger("codeer")
@@ -717,7 +718,7 @@ def small_talk(texts: list[str], share: float = SMALL_TALK_SHARE) -> str | None:
 
 
 def batch_warning(n_segments: int, n_themes: int) -> str | None:
-    """A warning (Dutch) when the batch is too small for themes to mean much, else None.
+    """A warning (translated) when the batch is too small for themes to mean much, else None.
 
     Too small: fewer than :data:`FEW_SEGMENTS` respondent segments, or fewer than
     :data:`FEW_PER_THEME` segments per theme on average.
@@ -727,11 +728,12 @@ def batch_warning(n_segments: int, n_themes: int) -> str | None:
     per = n_segments / n_themes
     if n_segments >= FEW_SEGMENTS and per >= FEW_PER_THEME:
         return None
-    why = (f"{n_themes} thema's uit {n_segments} respondentsegmenten (gemiddeld "
-           f"{per:.0f} per thema)")
-    return (f"{why}: te weinig om op te bouwen (thema's zeggen pas iets vanaf ongeveer "
-            f"{FEW_SEGMENTS} segmenten en {FEW_PER_THEME} per thema). Lees ze als een eerste "
-            "verkenning, niet als uitkomst.")
+    return _("{themes} themes from {segments} respondent segments ({per} per theme on "
+             "average): too few to build on (themes only say something from about "
+             "{few_segments} segments and {few_per_theme} per theme). Read them as a first "
+             "exploration, not as a result.").format(
+        themes=n_themes, segments=n_segments, per=f"{per:.0f}", few_segments=FEW_SEGMENTS,
+        few_per_theme=FEW_PER_THEME)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -839,7 +841,7 @@ def describe_themes(segments: pd.DataFrame, embeddings: np.ndarray, clustering: 
                 codes, sims = relate_to_codes(raw_mean, prototypes, mean)
                 best, best_sim = codes[0], round(float(sims[0]), 4)
             elif prototypes:
-                codes, _ = relate_to_codes(raw_mean, prototypes, np.zeros_like(raw_mean))
+                codes, _sims = relate_to_codes(raw_mean, prototypes, np.zeros_like(raw_mean))
                 best = codes[0]
             emerging = not best_sim >= threshold and talk is None
         seg_codes = [coded.get(s, []) for s in ids[mask]]
@@ -948,7 +950,8 @@ def select_segments(segments: pd.DataFrame, codings: pd.DataFrame | None,
         CodeerError: Unknown scope.
     """
     if scope not in SCOPES:
-        raise CodeerError(f"--scope must be one of {', '.join(SCOPES)}. Got '{scope}' instead.")
+        raise CodeerError(_("--scope must be one of {scopes}. Got '{scope}' instead.")
+                          .format(scopes=", ".join(SCOPES), scope=scope))
     out = segments[segments["role"].astype(str) == "respondent"]
     if scope == "uncoded" and codings is not None and len(codings):
         live = codings[codings["status"].astype(str) != "rejected"]

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from pipeline import config, hooks
+from pipeline.i18n import _
+from pipeline.ingest.readers import thousands
 from pipeline.themes.core import OUTLIER, Clustering, fit_topics
 
 log = logging.getLogger("codeer")
@@ -118,9 +120,9 @@ def fit_auto(docs: list[str], embeddings: np.ndarray, embedder: Any, seed: int =
     large = LARGE_CORPUS if large is None else large
     sample_size = SAMPLE_SIZE if sample_size is None else sample_size
     if n > large:
-        log.info("themes: %s segments, more than %s: fitting on a sample of %s (seed %d), every "
-                 "other segment joins the nearest theme", f"{n:,}", f"{large:,}",
-                 f"{sample_size:,}", seed)
+        log.info(_("themes: %s segments, more than %s: fitting on a sample of %s (seed %d), "
+                   "every other segment joins the nearest theme"), thousands(n), thousands(large),
+                 thousands(sample_size), seed)
         return fit_sampled(docs, embeddings, embedder, seed, sample_size, fit)
-    log.info("themes: fitting on all %s segments", f"{n:,}")
+    log.info(_("themes: fitting on all %s segments"), thousands(n))
     return fit(docs, embeddings, embedder, seed)

@@ -68,7 +68,7 @@ def test_cut_off_docx_is_a_problem_of_that_file(tmp_path):
     rezip(raw / "afgebroken.docx", {"word/document.xml": xml[: len(xml) // 2]})
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "afgebroken.docx: the Word file is damaged" in result.output
+    assert "afgebroken.docx: het Word-bestand is beschadigd" in result.output
     assert "unexpected" not in result.output
     assert set(documents_of(tmp_path / "out")["source_path"]) == {"goed.txt"}
 
@@ -83,7 +83,7 @@ def test_a_line_of_more_than_a_million_characters_is_cut_not_fatal(tmp_path):
     (raw / "lang.txt").write_text(f"R: {line}\n", encoding="utf-8")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert re.search(r"lang\.txt line 1: a passage of 1,0\d\d,\d{3} characters", result.output)
+    assert re.search(r"lang\.txt regel 1: een passage van 1\.0\d\d\.\d{3} tekens", result.output)
     segs = segments_of(tmp_path / "out")
     assert segs["text"].str.len().max() <= core.MAX_BLOCK_CHARS
     assert sum(segs["text"].str.len()) >= len(line) - len(segs)  # only the cut spaces are gone
@@ -118,7 +118,8 @@ def test_docx_zip_bomb_is_refused_from_its_directory(tmp_path):
     assert (raw / "bom.docx").stat().st_size < 2**20
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert re.search(r"bom\.docx: part 'word/document\.xml' unpacks to 40 MB", result.output)
+    assert re.search(r"bom\.docx: onderdeel 'word/document\.xml' pakt uit tot 40 MB",
+                     result.output)
     assert set(documents_of(tmp_path / "out")["source_path"]) == {"goed.txt"}
 
 
@@ -137,8 +138,8 @@ def test_odt_with_an_extreme_compression_ratio_is_refused(tmp_path):
         content = zf.read("content.xml").decode()
     head, tail = content.split("<text:p>Ja.</text:p>")
     rezip(path, {"content.xml": bomb_xml("<text:p>Ja.</text:p>", (head, tail), 8 * 2**20)})
-    with pytest.raises(ReadError, match=r"bom\.odt: part 'content\.xml' unpacks to 8 MB from "
-                                        r"\d+ KB \(ratio \d+:1\)"):
+    with pytest.raises(ReadError, match=r"bom\.odt: onderdeel 'content\.xml' pakt uit tot 8 MB "
+                                        r"uit \d+ KB \(verhouding \d+:1\)"):
         read_file(path)
 
 
@@ -157,7 +158,7 @@ def test_a_file_of_more_segments_than_any_interview_is_refused(tmp_path):
     (raw / "veel.txt").write_text("\n".join(lines), encoding="utf-8")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "veel.txt: gives more than 50,000 segments" in result.output
+    assert "veel.txt: geeft meer dan 50.000 segmenten" in result.output
     assert set(documents_of(tmp_path / "out")["source_path"]) == {"goed.txt"}
 
 
@@ -165,7 +166,8 @@ def test_a_file_of_more_characters_than_any_interview_is_refused(tmp_path):
     path = tmp_path / "groot.txt"
     paragraph = DIJKSMA + "\n\n"
     path.write_text(paragraph * (4_000_000 // len(paragraph) + 1), encoding="utf-8")
-    with pytest.raises(ReadError, match=r"groot\.txt: holds 4,0\d\d,\d{3} characters, more than"):
+    with pytest.raises(ReadError, match=r"groot\.txt: bevat 4\.0\d\d\.\d{3} tekens, meer dan "
+                                        r"de 4\.000\.000"):
         read_file(path)
 
 
@@ -178,7 +180,7 @@ def test_characters_xml_cannot_hold_are_replaced_with_a_warning(tmp_path, char):
     path.write_text(text, encoding="utf-8")
     result = read_file(path)
     assert char not in result.text and len(result.text) == len(text)
-    assert any(w.startswith("a.txt line 3: 1 character(s) that text cannot hold") and
+    assert any(w.startswith("a.txt regel 3: 1 teken(s) die tekst niet kan bevatten") and
                f"U+{ord(char):04X}" in w for w in result.warnings)
 
 
@@ -188,7 +190,7 @@ def test_sheet_cells_with_noncharacters_are_cleaned(tmp_path):
         "interview_id,file,department\nint01,goed.txt,Zorg\ufffe en welzijn\n", encoding="utf-8")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "interviews.csv line 2: 1 character(s) that text cannot hold (U+FFFE)" \
+    assert "interviews.csv regel 2: 1 teken(s) die tekst niet kan bevatten (U+FFFE)" \
         in result.output
     assert documents_of(tmp_path / "out")["department"].tolist() == ["Zorg\ufffd en welzijn"]
 
@@ -290,8 +292,8 @@ def test_broken_odt_is_a_problem_and_prints_nothing(tmp_path, capfd):
         content = zf.read("content.xml")
     cut = content.index(TURNS[2][1][:20].encode())
     rezip(path, {"content.xml": content[:cut] + b"<text:span>" + content[cut:]})
-    with pytest.raises(ReadError, match=r"kapot\.odt: the OpenDocument file is damaged "
-                                        r"\(content\.xml breaks at line \d+"):
+    with pytest.raises(ReadError, match=r"kapot\.odt: het OpenDocument-bestand is beschadigd "
+                                        r"\(content\.xml breekt af op regel \d+"):
         read_file(path)
     out, _ = capfd.readouterr()
     assert out == ""
@@ -309,7 +311,7 @@ def test_one_stray_windows_1252_byte_spoils_only_its_own_line(tmp_path):
                                         DIJKSMA, ""]
     assert "Ã" not in result.text and "café" in result.text
     assert result.encoding == "utf-8+cp1252"
-    assert len(result.warnings) == 1 and result.warnings[0].startswith("a.txt line 3: not UTF-8")
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("a.txt regel 3: geen UTF-8")
 
 
 def test_utf16_text_as_word_saves_it_is_read(tmp_path):
@@ -338,8 +340,8 @@ def test_out_and_raw_must_not_hold_each_other(tmp_path, inside):
         raw, out = top, top
     result = ingest_dir(raw, out)
     assert result.exit_code == 2
-    assert re.search(r"error: --(out|raw) must be a folder outside the (raw|output) folder",
-                     result.output)
+    assert re.search(r"fout: --(out|raw) moet een map buiten de (map met transcripten|uitvoermap)"
+                     r" .* zijn", result.output)
     assert not (out / "segments.parquet").exists()
 
 
@@ -351,7 +353,7 @@ def test_two_sheet_rows_for_one_file_are_reported(tmp_path):
         encoding="utf-8")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "interviews.csv line 3: names 'goed.txt' like line 2" in result.output
+    assert "interviews.csv regel 3: noemt 'goed.txt', net als regel 2" in result.output
     docs = documents_of(tmp_path / "out")
     assert docs[["document_id", "department"]].values.tolist() == [["int01", "Zorg"]]
 
@@ -364,10 +366,11 @@ def test_one_column_sheet(tmp_path, header, ok):
     result = ingest_dir(raw, tmp_path / "out")
     if ok:
         assert result.exit_code == 0, result.output
-        assert "not listed in interviews.csv" not in result.output
+        assert "staat niet in interviews.csv" not in result.output
     else:
         assert result.exit_code == 2
-        assert "Got ['bestand'] instead" in result.output
+        assert "regel 1: de kolomnamen moeten een kolom 'file' hebben" in result.output
+        assert "Gevonden: ['bestand']" in result.output
 
 
 def test_semicolon_sheet_of_dutch_excel(tmp_path):
@@ -385,7 +388,7 @@ def test_terminal_escapes_in_file_names_are_escaped(tmp_path):
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0
     assert "\x1b" not in result.output
-    assert "leeg\\x1b[2J\\x1b[31m.txt: the file holds no text" in result.output
+    assert "leeg\\x1b[2J\\x1b[31m.txt: het bestand bevat geen tekst" in result.output
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="POSIX links")
@@ -401,8 +404,10 @@ def test_links_out_of_raw_are_not_followed_and_folder_links_reported(tmp_path):
     (raw / "ook-goed.txt").symlink_to(raw / "goed.txt")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "geheim.txt: is a link to a file outside the raw folder; not read" in result.output
-    assert "map: is a link to a folder; codeer does not follow folder links" in result.output
+    assert "geheim.txt: is een koppeling naar een bestand buiten de map met transcripten; niet " \
+        "gelezen" in result.output
+    assert "map: is een koppeling naar een map; codeer volgt geen koppelingen naar mappen" \
+        in result.output
     assert set(documents_of(tmp_path / "out")["source_path"]) == {"goed.txt", "ook-goed.txt"}
 
 
@@ -418,6 +423,6 @@ def test_sheet_paths_never_read_outside_raw(tmp_path):
         f"int03,{elsewhere / 'geheim.txt'}\n", encoding="utf-8")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 0, result.output
-    assert "interviews.csv line 3: names '../elders/geheim.txt', which is not in the raw folder" \
-        in result.output
+    assert "interviews.csv regel 3: noemt '../elders/geheim.txt', dat niet in de map met " \
+        "transcripten staat" in result.output
     assert set(documents_of(tmp_path / "out")["source_path"]) == {"goed.txt"}

@@ -278,7 +278,8 @@ def test_role_inference_warns(tmp_path):
         "Anna: En wie besliste?\n\nBram: De stuurgroep, uiteindelijk.", encoding="utf-8")
     result = ingest_dir(raw, out)
     assert result.exit_code == 0
-    assert "took 'Anna' as the interviewer" in result.output
+    assert "a.txt: geen interviewer opgegeven; 'Anna' is als interviewer genomen (stelt vragen " \
+        "in 3 van 3 spreekbeurten)" in result.output
     roles = dict(zip(segments_of(out)["speaker"], segments_of(out)["role"], strict=False))
     assert roles == {"Anna": "interviewer", "Bram": "respondent"}
 
@@ -305,7 +306,8 @@ def test_no_labels_one_respondent_with_warning(tmp_path):
     shutil.copy(report, raw / report.name)
     result = ingest_dir(raw, out)
     assert result.exit_code == 0
-    assert "no speaker labels found" in result.output
+    assert "signalen_verslag-community-meetup-2021.txt: geen sprekerlabels gevonden; de hele " \
+        "tekst geldt als één respondent" in result.output
     segs = segments_of(out)
     assert set(segs["role"]) == {"respondent"} and set(segs["speaker"]) == {""}
     # A one-off "Word: text" line (the report's title) is a segment, not a speaker label.
@@ -342,23 +344,60 @@ def bad_batch(raw: Path) -> None:
         encoding="utf-8")
 
 
-def test_bad_input_reported_and_batch_goes_on(tmp_path):
+#: What the bad batch gives, per language: Dutch by default, English with CODEER_LANG=en.
+BAD_BATCH_MESSAGES = {
+    None: [
+        "waarschuwing: leeg.txt: het bestand bevat geen tekst. Verwijder het of vul het aan.",
+        "kapot.docx: geen geldig Word .docx-bestand (BadZipFile). Open het in Word of "
+        "LibreOffice en sla het opnieuw op als .docx.",
+        "onleesbaar.txt regel 1: byte 0x81 is geen UTF-8 en geen Windows-1252. Sla het bestand "
+        "opnieuw op als UTF-8",
+        "notities.pdf: bestandstype '.pdf' wordt niet ondersteund. codeer leest .docx, .md, "
+        ".odt, .srt, .txt, .vtt; zet het bestand om of haal het uit de map met transcripten.",
+        "interviews.csv regel 3: interview_id 'int01' staat ook op regel 2; ids moeten uniek "
+        "zijn. De rij wordt overgeslagen.",
+        "interviews.csv regel 4: noemt 'bestaat-niet.docx', dat niet in de map met transcripten "
+        "staat.",
+        "niet-in-sheet.txt: staat niet in interviews.csv; de metadata blijven leeg en de rollen "
+        "worden afgeleid. Voeg er een rij voor toe.",
+        "ingest: 3 documenten,",
+    ],
+    "en": [
+        "warning: leeg.txt: the file holds no text. Remove it or fill it in.",
+        "kapot.docx: not a valid Word .docx file (BadZipFile). Open it in Word or LibreOffice "
+        "and save it again as .docx.",
+        "onleesbaar.txt line 1: byte 0x81 is neither UTF-8 nor Windows-1252. Re-save the file "
+        "as UTF-8",
+        "notities.pdf: unsupported file type '.pdf'. codeer reads .docx, .md, .odt, .srt, .txt, "
+        ".vtt; convert the file or move it out of the raw folder.",
+        "interviews.csv line 3: interview_id 'int01' is also used on line 2; ids must be "
+        "unique. The row is ignored.",
+        "interviews.csv line 4: names 'bestaat-niet.docx', which is not in the raw folder.",
+        "niet-in-sheet.txt: not listed in interviews.csv; its metadata is empty and its roles "
+        "are inferred. Add a row for it.",
+        "ingest: 3 documents,",
+    ],
+}
+
+
+@pytest.mark.parametrize("lang", list(BAD_BATCH_MESSAGES))
+def test_bad_input_reported_and_batch_goes_on(tmp_path, monkeypatch, lang):
+    """Every bad file of a real batch is named with its problem and fix, in Dutch unless
+    CODEER_LANG=en; the good files are read all the same."""
+    if lang is None:
+        monkeypatch.delenv("CODEER_LANG", raising=False)
+    else:
+        monkeypatch.setenv("CODEER_LANG", lang)
     raw, out = tmp_path / "raw", tmp_path / "out"
     bad_batch(raw)
     before = {p: p.read_bytes() for p in raw.iterdir()}
     result = ingest_dir(raw, out)
     assert result.exit_code == 0, result.output
-    text = result.output
-    for needle in [
-        "leeg.txt: the file holds no text",
-        "kapot.docx: not a valid Word .docx file",
-        "onleesbaar.txt line 1: byte 0x81 is neither UTF-8 nor Windows-1252",
-        "notities.pdf: unsupported file type '.pdf'",
-        "interviews.csv line 3: interview_id 'int01' is also used on line 2",
-        "interviews.csv line 4: names 'bestaat-niet.docx', which is not in the raw folder",
-        "niet-in-sheet.txt: not listed in interviews.csv",
-    ]:
+    text = " ".join(result.output.split())  # the log wraps long lines
+    for needle in BAD_BATCH_MESSAGES[lang]:
         assert needle in text, needle
+    other = BAD_BATCH_MESSAGES["en" if lang is None else None]
+    assert not any(needle in text for needle in other)
     assert "Traceback" not in text
     docs = documents_of(out)
     assert set(docs["source_path"]) == {"goed.txt", "dubbel.txt", "niet-in-sheet.txt"}
@@ -387,7 +426,7 @@ def test_fatal_input_exits_2_with_one_line(tmp_path, case):
         (raw / "a.pdf").write_bytes(b"%PDF")
     result = ingest_dir(raw, tmp_path / "out")
     assert result.exit_code == 2
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    errors = [line for line in result.output.splitlines() if line.startswith("fout:")]
     assert len(errors) == 1 and str(raw) in errors[0]
 
 
@@ -396,7 +435,8 @@ def test_cli_has_no_traceback_in_subprocess(tmp_path):
         [sys.executable, "-m", "pipeline", "ingest", "--raw", str(tmp_path / "nope"),
          "--out", str(tmp_path / "out")], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"fout: De map met transcripten {tmp_path / 'nope'} bestaat niet." in proc.stderr
 
 
 def test_outdated_segments_file_is_recognised(tmp_path):
@@ -478,7 +518,8 @@ def test_run_until_ingest_stops_after_the_segments(tmp_path):
     assert not (out / config.CODINGS_FILE).exists()
     bad = runner.invoke(app, ["run", "--raw", str(raw), "--out", str(out), "--until", "report"])
     assert bad.exit_code == 2
-    assert "--until must be one of ingest, code, themes, export. Got 'report'" in bad.output
+    assert "--until moet een van ingest, code, themes, export zijn. Gevonden: 'report'" \
+        in bad.output
 
 
 def test_an_indented_lettered_list_keeps_its_line_breaks(tmp_path):

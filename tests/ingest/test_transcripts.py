@@ -140,7 +140,7 @@ def test_word_header_table_is_metadata_and_names_the_interviewer(tmp_path):
     # "Interviewer: S. de Wit" in the header makes the speaker "Sanne de Wit" the interviewer.
     roles = dict(zip(spoken["speaker"], spoken["role"], strict=False))
     assert roles == {"Sanne de Wit": "interviewer", "Yvonne Bakker": "respondent"}
-    assert "no interviewer given" not in result.output
+    assert "geen interviewer opgegeven" not in result.output
     assert docs.iloc[0][["respondent", "date", "locatie"]].tolist() == [
         "teamleider Wijkzaken", "2024-03-12", "stadskantoor, kamer 4.12"]
     assert_offsets(out)
@@ -233,7 +233,7 @@ def test_sheet_wins_over_the_header_with_a_note(tmp_path, sheet_date, note):
     assert result.exit_code == 0, result.output
     doc = documents_of(out).iloc[0]
     assert doc["date"] == sheet_date and doc["interviewer"] == "Sanne de Wit"
-    message = ("wijk.txt line 2: kopregel 'Datum: 12 maart 2024' wijkt af van interviews.csv "
+    message = ("wijk.txt regel 2: kopregel 'Datum: 12 maart 2024' wijkt af van interviews.csv "
                f"(date = '{sheet_date}'); de waarde uit interviews.csv geldt.")
     assert (message in result.output) is note
     # "S. de Wit" in the header is "Sanne de Wit" in the sheet: no note on the interviewer.
@@ -444,7 +444,7 @@ def test_teams_names_match_the_sheet(tmp_path):
     # The label stays one speaker; it is not split at its comma.
     assert dict(zip(segs["speaker"], segs["role"], strict=False)) == {
         "Bakker, Yvonne": "interviewer", "Vries, Jan de": "respondent"}
-    assert "no interviewer given" not in result.output
+    assert "geen interviewer opgegeven" not in result.output
     assert segs["time_start"].notna().all()
     assert_offsets(out)
 
@@ -491,7 +491,7 @@ def preview_rows(output: str) -> dict[tuple[str, str], list[str]]:
     for line in output.splitlines():
         cells = re.split(r"\s{2,}", line.strip())
         if len(cells) >= 5 and cells[-3].isdigit() or len(cells) >= 4 and cells[0].startswith(
-                "(kopblok)"):
+                ("(kopblok)", "(header block)")):
             if re.search(r"\.(txt|vtt|docx)$", cells[0]):
                 current, cells = cells[0], cells[1:]
             rows[(current, cells[0])] = cells[1:]
@@ -516,7 +516,7 @@ def test_preview_shows_speakers_roles_and_why_and_writes_nothing(tmp_path):
         ("wijk.txt", "I"): ["interviewer", "3", "rolwoord 'I'"],
         ("wijk.txt", "R"): ["respondent", "3", "rolwoord 'R'"],
         ("vragen.txt", "Anna"): ["interviewer", "3", "stelt de meeste vragen (in 3 van 3 "
-                                 "beurten)"],
+                                 "spreekbeurten)"],
         ("monoloog.txt", "Erik Veerman"): ["respondent", "2", "enige spreker"],
     }
     for key, (role, turns, reason) in expected.items():
@@ -529,6 +529,72 @@ def test_preview_shows_speakers_roles_and_why_and_writes_nothing(tmp_path):
     assert "Respondent, Datum, Interviewer, Locatie: metadata van het interview" in result.stdout
     assert "regels afgebroken op" in result.stdout
     assert "er is niets geschreven" in result.stdout
+
+
+#: The preview of :func:`three_transcripts` per language: Dutch by default, English with
+#: CODEER_LANG=en (title, column headings, a reason of every kind, the warning).
+PREVIEW_TEXTS = {
+    None: {
+        "title": "Voorbeeld: sprekers en rollen in 5 bestand(en) in",
+        "headings": ["bestand", "spreker", "rol", "spreekbeurten", "woorden", "waarom"],
+        "rows": {
+            ("monoloog.txt", "Erik Veerman"): "enige spreker",
+            ("teams.vtt", "Bakker, Yvonne"): "kolom interviewer in interviews.csv (Yvonne Bakker)",
+            ("teams.vtt", "Vries, Jan de"): "andere spreker dan de interviewer",
+            ("vragen.txt", "Anna"): "stelt de meeste vragen (in 3 van 3 spreekbeurten)",
+            ("wijk.txt", "I"): "rolwoord 'I'",
+            ("wijk.txt", "(kopblok)"): "Respondent, Datum, Interviewer, Locatie: metadata van "
+                                       "het interview, geen spraak",
+            ("wijkzaken.docx", "(vóór de eerste spreker)"): "tekst vóór de eerste spreker (een "
+                                                            "titel)",
+            ("wijkzaken.docx", "Sanne de Wit"): "kopblok 'Interviewer: S. de Wit'",
+        },
+        "wrap": "(harde regeleinden)",
+        "warning": "waarschuwing: vragen.txt: geen interviewer opgegeven; 'Anna' is als "
+                   "interviewer genomen (stelt vragen in 3 van 3 spreekbeurten)",
+    },
+    "en": {
+        "title": "Preview: speakers and roles in 5 file(s) in",
+        "headings": ["file", "speaker", "role", "turns", "words", "why"],
+        "rows": {
+            ("monoloog.txt", "Erik Veerman"): "only speaker",
+            ("teams.vtt", "Bakker, Yvonne"): "interviewer column in interviews.csv (Yvonne "
+                                             "Bakker)",
+            ("teams.vtt", "Vries, Jan de"): "a speaker other than the interviewer",
+            ("vragen.txt", "Anna"): "asks the most questions (in 3 of 3 turns)",
+            ("wijk.txt", "I"): "role word 'I'",
+            ("wijk.txt", "(header block)"): "Respondent, Datum, Interviewer, Locatie: metadata "
+                                            "of the interview, not speech",
+            ("wijkzaken.docx", "(before the first speaker)"): "text before the first speaker "
+                                                              "(a title)",
+            ("wijkzaken.docx", "Sanne de Wit"): "header block 'Interviewer: S. de Wit'",
+        },
+        "wrap": "(hard line breaks)",
+        "warning": "warning: vragen.txt: no interviewer given; took 'Anna' as the interviewer "
+                   "(asks questions in 3 of 3 turns)",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", list(PREVIEW_TEXTS))
+def test_preview_speaks_dutch_by_default_and_english_on_request(tmp_path, monkeypatch, lang):
+    if lang is None:
+        monkeypatch.delenv("CODEER_LANG", raising=False)
+    else:
+        monkeypatch.setenv("CODEER_LANG", lang)
+    raw = tmp_path / "raw"
+    three_transcripts(raw)
+    result = ingest(raw, tmp_path / "out", "--preview")
+    assert result.exit_code == 0, result.output
+    texts = PREVIEW_TEXTS[lang]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(texts["title"])
+    assert re.split(r"\s{2,}", lines[2].strip()) == texts["headings"]
+    rows = preview_rows(result.stdout)
+    for key, reason in texts["rows"].items():
+        assert rows[key][-1] == reason, (key, rows.get(key))
+    assert texts["wrap"] in result.stdout
+    assert texts["warning"] in " ".join(result.output.split())
 
 
 def test_ingest_and_run_log_show_the_same_table(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline import config, schema, storage
+from pipeline.ingest.readers import thousands
 from pipeline.themes import core, scale
 from tests.conftest import CODEBOOK, DEBATES, fake_vectors
 
@@ -108,10 +109,11 @@ def test_the_switch_happens_above_the_documented_size(corpus, caplog):
     n = len(lemmas)
     full = scale.fit_auto(lemmas, vectors, None, fit=fit, large=n)
     assert seen == [n] and full.method == "kmeans"
-    assert f"fitting on all {n:,} segments" in caplog.text
+    assert f"themes: de thema's worden bepaald op alle {thousands(n)} segmenten" in caplog.text
     sampled = scale.fit_auto(lemmas, vectors, None, fit=fit, large=n - 1, sample_size=40)
     assert seen[-1] == 40 and sampled.method == "kmeans+sample"
-    assert f"more than {n - 1:,}: fitting on a sample of 40 (seed 42)" in caplog.text
+    assert f"meer dan {thousands(n - 1)}: de thema's worden bepaald op een steekproef van 40 " \
+        "(seed 42)" in caplog.text
 
 
 def test_themes_command_takes_the_large_corpus_path(debates, tmp_path, fake_embedder,
@@ -128,6 +130,6 @@ def test_themes_command_takes_the_large_corpus_path(debates, tmp_path, fake_embe
     caplog.set_level(logging.INFO, logger="codeer")
     result = command.run(out, CODEBOOK, progress=False)
     assert result.method.endswith(scale.SAMPLED)
-    assert "fitting on a sample of 50 (seed 42)" in caplog.text
+    assert "de thema's worden bepaald op een steekproef van 50 (seed 42)" in caplog.text
     themes = storage.read_table(out / config.THEMES_FILE, schema.THEMES)
     assert (themes["topic"] != core.OUTLIER).sum() > 200

@@ -340,6 +340,36 @@ def test_batch_warning(n, k, warned):
         assert f"{k} thema's uit {n} respondentsegmenten" in warning
 
 
+#: Messages of the themes stage per language: Dutch by default, English with CODEER_LANG=en.
+THEMES_MESSAGES = {
+    None: {
+        "scope": "--scope moet een van respondent, uncoded zijn. Gevonden: 'coded'.",
+        "batch": "8 thema's uit 115 respondentsegmenten (gemiddeld 14 per thema): te weinig om "
+                 "op te bouwen (thema's zeggen pas iets vanaf ongeveer 300 segmenten en 30 per "
+                 "thema). Lees ze als een eerste verkenning, niet als uitkomst.",
+    },
+    "en": {
+        "scope": "--scope must be one of respondent, uncoded. Got 'coded' instead.",
+        "batch": "8 themes from 115 respondent segments (14 per theme on average): too few to "
+                 "build on (themes only say something from about 300 segments and 30 per "
+                 "theme). Read them as a first exploration, not as a result.",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", list(THEMES_MESSAGES))
+def test_themes_messages_are_dutch_by_default_and_english_on_request(monkeypatch, lang):
+    if lang is None:
+        monkeypatch.delenv("CODEER_LANG", raising=False)
+    else:
+        monkeypatch.setenv("CODEER_LANG", lang)
+    segments = pd.DataFrame({"segment_id": ["s1"], "role": ["respondent"]})
+    with pytest.raises(CodeerError) as caught:
+        themes.select_segments(segments, None, "coded")
+    assert caught.value.message == THEMES_MESSAGES[lang]["scope"]
+    assert themes.batch_warning(115, 8) == THEMES_MESSAGES[lang]["batch"]
+
+
 def test_a_small_batch_is_warned_about_in_the_log(debate_dir, tmp_path, fake_embedder, caplog):
     out = _small_out(debate_dir, tmp_path, rows=slice(100, 160))
     with caplog.at_level(logging.WARNING, logger="codeer"):
@@ -387,7 +417,7 @@ def test_empty_input_writes_empty_outputs(debate_dir, tmp_path, fake_embedder, c
     with caplog.at_level(logging.WARNING, logger="codeer"):
         result = themes_command.run(out, codebook=debate_dir.parent / "codebook.yaml",
                                     progress=False)
-    assert "no respondent segments" in caplog.text
+    assert "themes: geen respondentsegmenten binnen scope 'respondent'" in caplog.text
     assert result.n_themes == 0
     assert storage.read_table(out / config.THEMES_FILE, schema.THEMES).empty
     info = storage.read_table(out / config.THEME_INFO_FILE, schema.THEME_INFO)
@@ -421,7 +451,8 @@ def test_scope_uncoded_and_bad_scope(debate_dir, tmp_path, fake_embedder):
     # segment 0's only coding is rejected, so it counts as uncoded; 1-9 are coded
     expected = set(segments["segment_id"]) - set(segments["segment_id"].iloc[1:10])
     assert set(written["segment_id"]) == expected
-    with pytest.raises(CodeerError, match="scope"):
+    with pytest.raises(CodeerError, match=r"^--scope moet een van respondent, uncoded zijn\. "
+                                          r"Gevonden: 'coded'\.$"):
         themes_command.run(out, scope="coded", progress=False)
 
 
