@@ -86,9 +86,11 @@ def run_time() -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
     if not value.isdigit():
         from pipeline.errors import CodeerError
+        from pipeline.i18n import _
 
-        raise CodeerError(f"{SOURCE_DATE_EPOCH_ENV} must be whole seconds since 1970-01-01 UTC. "
-                          f"Got {value!r} instead. Unset it, or set e.g. 1767225600.")
+        raise CodeerError(_("{name} must be whole seconds since 1970-01-01 UTC. Got {value!r} "
+                            "instead. Unset it, or set e.g. 1767225600.")
+                          .format(name=SOURCE_DATE_EPOCH_ENV, value=value))
     return datetime.fromtimestamp(int(value), UTC)
 
 
@@ -142,9 +144,10 @@ def embed_backend(model_dir: Path | None = None) -> str:
         return DEFAULT_BACKEND if onnx_usable(model_dir) else FALLBACK_BACKEND
     if value not in BACKENDS:
         from pipeline.errors import CodeerError
+        from pipeline.i18n import _
 
-        raise CodeerError(f"CODEER_BACKEND must be one of {', '.join(BACKENDS)}. "
-                          f"Got '{value}' instead.")
+        raise CodeerError(_("CODEER_BACKEND must be one of {backends}. Got '{value}' instead.")
+                          .format(backends=", ".join(BACKENDS), value=value))
     return value
 
 

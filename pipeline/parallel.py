@@ -41,6 +41,7 @@ import numpy as np
 
 from pipeline import config, hooks
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 
 log = logging.getLogger("codeer")
 
@@ -89,9 +90,9 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise CodeerError("--workers and --scheduler need Dask, which is not installed. "
-                          f"Install it with `{INSTALL_HINT}`, or run without these options."
-                          ) from None
+        raise CodeerError(_("--workers and --scheduler need Dask, which is not installed. "
+                            "Install it with `{command}`, or run without these options.")
+                          .format(command=INSTALL_HINT)) from None
     return distributed
 
 
@@ -102,11 +103,12 @@ def check_options(workers: int | None, scheduler: str | None) -> None:
         CodeerError: Both are given, or ``workers`` is not a positive integer.
     """
     if workers is not None and scheduler:
-        raise CodeerError("--workers and --scheduler must not be combined: --workers starts a "
-                          "cluster on this machine, --scheduler uses a running one. Got both "
-                          "instead.")
+        raise CodeerError(_("--workers and --scheduler must not be combined: --workers starts a "
+                            "cluster on this machine, --scheduler uses a running one. Got both "
+                            "instead."))
     if workers is not None and workers < 1:
-        raise CodeerError(f"--workers must be a positive integer. Got {workers} instead.")
+        raise CodeerError(_("--workers must be a positive integer. Got {workers} instead.")
+                          .format(workers=workers))
 
 
 def _worker_plugin(distributed: Any) -> Any:
@@ -159,10 +161,12 @@ def engine(workers: int | None = None, scheduler: str | None = None,
             try:
                 client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
-                raise CodeerError(f"--scheduler must be the address of a running Dask "
-                                  f"scheduler, such as tcp://10.0.0.5:8786. Got '{scheduler}' "
-                                  f"instead, which did not answer within {CONNECT_TIMEOUT} s "
-                                  f"({exc}).") from None
+                raise CodeerError(_("--scheduler must be the address of a running Dask "
+                                    "scheduler, such as tcp://10.0.0.5:8786. Got '{scheduler}' "
+                                    "instead, which did not answer within {seconds} s "
+                                    "({detail}).").format(scheduler=scheduler,
+                                                          seconds=CONNECT_TIMEOUT, detail=exc)
+                                  ) from None
         else:
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=processes,
@@ -173,8 +177,11 @@ def engine(workers: int | None = None, scheduler: str | None = None,
                  {"workers_at_start": len(client.scheduler_info(n_workers=-1)["workers"]),
                   "partition_size": partition_size or config.PARTITION_SIZE,
                   "partitions": 0, "texts": 0, "worker_s": 0.0, "pids": [], "files": 0})
-    log.info("parallel: %s, %d worker(s)", "LocalCluster" if cluster is not None else
-             f"scheduler {scheduler}", eng.stats["workers_at_start"])
+    if cluster is not None:
+        log.info(_("parallel: LocalCluster, %d worker(s)"), eng.stats["workers_at_start"])
+    else:
+        log.info(_("parallel: scheduler %s, %d worker(s)"), scheduler,
+                 eng.stats["workers_at_start"])
     _ENGINE = eng
     try:
         yield eng
@@ -188,7 +195,10 @@ def engine(workers: int | None = None, scheduler: str | None = None,
 
 
 def _gather(eng: Engine, futures: list[Any], what: str, progress: bool) -> list[Any]:
-    """The futures' results in their order; a partition that failed for good is a CodeerError."""
+    """The futures' results in their order; a partition that failed for good is a CodeerError.
+
+    ``what`` (already translated) labels the progress bar and the error.
+    """
     distributed = _distributed()
     results: list[Any] = [None] * len(futures)
     index = {f.key: i for i, f in enumerate(futures)}
@@ -203,11 +213,13 @@ def _gather(eng: Engine, futures: list[Any], what: str, progress: bool) -> list[
             if isinstance(exc, CodeerError):
                 raise exc
             name = type(exc).__name__
-            hint = (" A worker process died while running it, more often than the scheduler's "
-                    "allowed-failures; check the workers' memory (docs/scale.md)."
-                    if name == "KilledWorker" else "")
-            raise CodeerError(f"{what}: partition {index[future.key]} failed on the cluster "
-                              f"({name}: {exc}).{hint}", exit_code=3) from None
+            message = _("{what}: partition {n} failed on the cluster ({error}: {detail}).")
+            if name == "KilledWorker":
+                message += " " + _("A worker process died while running it, more often than "
+                                   "the scheduler's allowed-failures; check the workers' memory "
+                                   "(docs/scale.md).")
+            raise CodeerError(message.format(what=what, n=index[future.key], error=name,
+                                             detail=exc), exit_code=3) from None
         results[index[future.key]] = result
     return results
 
@@ -261,7 +273,8 @@ def encode(texts: Sequence[str], model: str | Path | None, backend: str, kind: s
     """
     eng = _ENGINE
     if eng is None:
-        raise CodeerError("parallel.encode needs an active engine (--workers or --scheduler).")
+        raise CodeerError(_("parallel.encode needs an active engine (--workers or "
+                            "--scheduler)."))
     texts = list(texts)
     spans = partitions(len(texts), eng.partition_size)
     with hooks.span("embedding", len(texts)):
@@ -270,13 +283,14 @@ def encode(texts: Sequence[str], model: str | Path | None, backend: str, kind: s
             # (``batch``: Client.map has a batch_size argument of its own)
             model=None if model is None else str(model), backend=backend, kind=kind,
             batch=batch_size, retries=RETRIES, pure=False)
-        results = _gather(eng, futures, "embedding", progress)
-    for i, (_, found, *_) in enumerate(results):
+        results = _gather(eng, futures, _("embedding"), progress)
+    for i, (_vectors, found, *_rest) in enumerate(results):
         if found != model_id:
             raise CodeerError(
-                f"The cluster's workers must load the client's embedding model {model_id}. "
-                f"Got {found} instead (partition {i}). Point CODEER_MODEL_DIR at the same "
-                "model folder on every machine (docs/scale.md).")
+                _("The cluster's workers must load the client's embedding model {model}. Got "
+                  "{found} instead (partition {n}). Point CODEER_MODEL_DIR at the same model "
+                  "folder on every machine (docs/scale.md).")
+                .format(model=model_id, found=found, n=i))
     eng.stats["partitions"] += len(results)
     eng.stats["texts"] += len(texts)
     eng.stats["worker_s"] = round(eng.stats["worker_s"] + sum(r[2] for r in results), 3)
@@ -347,30 +361,31 @@ def ingest(per_file: Callable[..., tuple[Any, Any]], paths: list[Path], raw: Pat
 
     eng = _ENGINE
     if eng is None:
-        raise CodeerError("parallel.ingest needs an active engine (--workers or --scheduler).")
+        raise CodeerError(_("parallel.ingest needs an active engine (--workers or "
+                            "--scheduler)."))
     with hooks.span("read_files", len(paths)):
         futures = eng.client.map(_ingest_one, paths, per_file=per_file, raw=raw,
                                  metadata=metadata,
                                  meta_name=meta_name, unit=unit, patterns=patterns,
                                  retries=RETRIES, pure=False)
-        per_file = _gather(eng, futures, "ingest", progress)
+        per_file = _gather(eng, futures, _("ingest"), progress)
     eng.stats["files"] += len(paths)
-    read_issues = [item for item, _, _ in per_file if isinstance(item, Issue)]
+    read_issues = [item for item, _res, _n in per_file if isinstance(item, Issue)]
     done = [(item, res, n) for item, res, n in per_file if not isinstance(item, Issue)]
-    loaded = [item for item, _, _ in done]
+    loaded = [item for item, _res, _n in done]
     if not loaded:
         return read_issues, loaded, None
     plans, columns, issues = plan_files(loaded, metadata, meta_name, patterns)
     composable = all(
         n >= 0 and (not res.plans or (res.plans[0].doc_id == plan.doc_id
                                       and _same_values(res.plans[0].metadata, plan.metadata)))
-        for (_, res, n), plan in zip(done, plans, strict=True))
+        for (_item, res, n), plan in zip(done, plans, strict=True))
     if not composable:
-        log.info("ingest: per-file tables do not compose (shared document ids or metadata "
-                 "rows); building the tables on this machine from the files as read.")
+        log.info(_("ingest: per-file tables do not compose (shared document ids or metadata "
+                   "rows); building the tables on this machine from the files as read."))
         return read_issues, loaded, build_tables(loaded, metadata, meta_name, unit, patterns)
-    kept = [(res, plan) for (_, res, _), plan in zip(done, plans, strict=True) if res.plans]
-    issues = issues + [i for _, res, n in done for i in res.issues[n:]]
+    kept = [(res, plan) for (_item, res, _n), plan in zip(done, plans, strict=True) if res.plans]
+    issues = issues + [i for _item, res, n in done for i in res.issues[n:]]
     doc_cols = [*schema.DOCUMENTS.columns, *columns]
     seg_cols = [*schema.SEGMENTS.columns, *columns]
 
@@ -378,8 +393,8 @@ def ingest(per_file: Callable[..., tuple[Any, Any]], paths: list[Path], raw: Pat
         frames = [f.reindex(columns=cols) for f in frames if len(f)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
-    documents = table([res.documents for res, _ in kept], doc_cols)
-    segments = table([res.segments for res, _ in kept], seg_cols)
+    documents = table([res.documents for res, _plan in kept], doc_cols)
+    segments = table([res.segments for res, _plan in kept], seg_cols)
     return read_issues, loaded, IngestResult(
         schema.DOCUMENTS.conform(documents), schema.SEGMENTS.conform(segments), issues,
-        [plan for _, plan in kept])
+        [plan for _res, plan in kept])

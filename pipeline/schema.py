@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline import vocab
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 
 
 def _is_list(series: pd.Series) -> bool:
@@ -76,13 +77,15 @@ class Contract:
             missing = [c for c in missing if c not in self.nullable]
         if missing:
             raise CodeerError(
-                f"{self.name} must have the columns {list(self.columns)}. "
-                f"Missing {missing}. Run `{self.produced_by}` again to rebuild it."
+                _("{name} must have the columns {columns}. Missing {missing}. Run `{command}` "
+                  "again to rebuild it.").format(name=self.name, columns=list(self.columns),
+                                                 missing=missing, command=self.produced_by)
             )
         extra_cols = [c for c in df.columns if c not in self.columns]
         if extra_cols and not self.extra:
-            raise CodeerError(f"{self.name} must have only the columns {list(self.columns)}. "
-                              f"Got also {extra_cols} instead.")
+            raise CodeerError(_("{name} must have only the columns {columns}. Got also {extra} "
+                                "instead.").format(name=self.name, columns=list(self.columns),
+                                                   extra=extra_cols))
         out = df[list(self.columns) + extra_cols].copy()
         for col, kind in self.columns.items():
             out[col] = _cast(out[col], kind, self.name, col)
@@ -98,31 +101,38 @@ class Contract:
         Raises:
             CodeerError: Naming the column, what it must hold and what it holds instead.
         """
-        rerun = f" Run `{self.produced_by}` again." if self.produced_by else ""
+        rerun = (" " + _("Run `{command}` again.").format(command=self.produced_by)
+                 if self.produced_by else "")
         for col in self.columns:
             if col not in self.nullable and df[col].isna().any():
                 row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
-                raise CodeerError(f"{self.name} column '{col}' must not hold missing values. "
-                                  f"Got one in row {row} instead.{rerun}")
+                raise CodeerError(_("{name} column '{column}' must not hold missing values. Got "
+                                    "one in row {row} instead.")
+                                  .format(name=self.name, column=col, row=row) + rerun)
         for col, values in self.allowed.items():
             present = df[col].dropna().astype(str)
             bad = sorted(set(present) - set(values))
             if bad:
-                raise CodeerError(f"{self.name} column '{col}' must be one of {list(values)}. "
-                                  f"Got {bad[:5]} instead.{rerun}")
+                raise CodeerError(_("{name} column '{column}' must be one of {allowed}. Got "
+                                    "{got} instead.")
+                                  .format(name=self.name, column=col, allowed=list(values),
+                                          got=bad[:5]) + rerun)
         for col, (low, high) in self.ranges.items():
             values = pd.to_numeric(df[col], errors="coerce").dropna()
             outside = values[(values < low) | (values > high)]
             if len(outside):
-                raise CodeerError(f"{self.name} column '{col}' must lie between {low} and "
-                                  f"{high}. Got {outside.iloc[0]} instead.{rerun}")
+                raise CodeerError(_("{name} column '{column}' must lie between {low} and "
+                                    "{high}. Got {got} instead.")
+                                  .format(name=self.name, column=col, low=low, high=high,
+                                          got=outside.iloc[0]) + rerun)
         if self.unique and len(df):
             dup = df.duplicated(list(self.unique), keep=False)
             if dup.any():
                 first = df.loc[dup, list(self.unique)].iloc[0].tolist()
-                raise CodeerError(f"{self.name} must have one row per {list(self.unique)}. "
-                                  f"Got {int(dup.sum())} rows sharing a key, e.g. {first}, "
-                                  f"instead.{rerun}")
+                raise CodeerError(_("{name} must have one row per {key}. Got {n} rows sharing a "
+                                    "key, e.g. {first}, instead.")
+                                  .format(name=self.name, key=list(self.unique),
+                                          n=int(dup.sum()), first=first) + rerun)
 
 
 def _cast(series: pd.Series, kind: str, name: str, col: str) -> pd.Series:
@@ -139,7 +149,8 @@ def _cast(series: pd.Series, kind: str, name: str, col: str) -> pd.Series:
             return pd.Series([_as_list(v) for v in series], index=series.index, dtype=object)
     except (TypeError, ValueError) as exc:
         raise CodeerError(
-            f"{name} column '{col}' must be {kind}. Got {series.dtype} instead ({exc})."
+            _("{name} column '{column}' must be {kind}. Got {dtype} instead ({detail}).")
+            .format(name=name, column=col, kind=kind, dtype=series.dtype, detail=exc)
         ) from None
     raise ValueError(f"unknown logical dtype {kind!r}")
 
@@ -149,7 +160,7 @@ def _as_list(value: object) -> list[str]:
         return [str(v) for v in value]
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return []
-    raise TypeError(f"expected a list of strings, got {type(value).__name__}")
+    raise TypeError(_("expected a list of strings, got {type}").format(type=type(value).__name__))
 
 
 def check(df: pd.DataFrame, contract: Contract) -> None:
@@ -157,12 +168,14 @@ def check(df: pd.DataFrame, contract: Contract) -> None:
     for col, kind in contract.columns.items():
         if col not in df.columns:
             raise CodeerError(
-                f"{contract.name} lacks column '{col}'. Run `{contract.produced_by}` again."
+                _("{name} lacks column '{column}'. Run `{command}` again.")
+                .format(name=contract.name, column=col, command=contract.produced_by)
             )
         if not _CHECKS[kind](df[col]):
             raise CodeerError(
-                f"{contract.name} column '{col}' must be {kind}. Got {df[col].dtype} instead. "
-                f"Run `{contract.produced_by}` again."
+                _("{name} column '{column}' must be {kind}. Got {dtype} instead. Run `{command}` "
+                  "again.").format(name=contract.name, column=col, kind=kind,
+                                   dtype=df[col].dtype, command=contract.produced_by)
             )
     contract.validate(df)
 

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from pipeline import hooks
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.schema import Contract, check
 
 _META_KEY = b"codeer.contract"
@@ -42,8 +43,8 @@ def private_dir(folder: Path) -> Path:
         os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
     except OSError as exc:
         raise CodeerError(
-            f"Cannot make {folder} private: {exc.strerror}. Choose an output folder you own "
-            "with --out."
+            _("Cannot make {folder} private: {reason}. Choose an output folder you own with "
+              "--out.").format(folder=folder, reason=exc.strerror)
         ) from None
     return folder
 
@@ -71,8 +72,8 @@ def atomic_path(target: Path, private: bool = False) -> Iterator[Path]:
         os.close(fd)
     except OSError as exc:
         raise CodeerError(
-            f"Cannot write to {target.parent}: {exc.strerror}. "
-            "Choose a writable output folder with --out."
+            _("Cannot write to {folder}: {reason}. Choose a writable output folder with --out.")
+            .format(folder=target.parent, reason=exc.strerror)
         ) from None
     tmp_path = Path(tmp)
     try:
@@ -87,8 +88,9 @@ def atomic_path(target: Path, private: bool = False) -> Iterator[Path]:
         os.replace(tmp_path, target)
     except OSError as exc:
         raise CodeerError(
-            f"Cannot write {target}: {exc.strerror}. Close the file if another program has it "
-            "open, or check the folder's permissions; the earlier version was left intact."
+            _("Cannot write {file}: {reason}. Close the file if another program has it open, or "
+              "check the folder's permissions; the earlier version was left intact.")
+            .format(file=target, reason=exc.strerror)
         ) from None
     finally:
         if tmp_path.exists():
@@ -133,20 +135,28 @@ def read_table(path: Path, contract: Contract) -> pd.DataFrame:
             message names the command that rebuilds it.
     """
     path = Path(path)
-    rerun = f"Run `{contract.produced_by}` first" if contract.produced_by else "Rebuild it"
+    command = contract.produced_by
     if not path.exists():
-        raise CodeerError(f"{path} does not exist. {rerun}.")
+        raise CodeerError((_("{path} does not exist. Run `{command}` first.") if command else
+                           _("{path} does not exist. Rebuild it.")).format(path=path,
+                                                                            command=command))
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
-        raise CodeerError(f"{path} is not a readable Parquet file ({exc}). {rerun}.") from None
+        raise CodeerError((_("{path} is not a readable Parquet file ({detail}). Run `{command}` "
+                             "first.") if command else
+                           _("{path} is not a readable Parquet file ({detail}). Rebuild it."))
+                          .format(path=path, detail=exc, command=command)) from None
     stamp = (table.schema.metadata or {}).get(_META_KEY, b"").decode()
     expected = f"{contract.name}:{contract.version}"
     if stamp != expected:
-        found = stamp or "no codeer schema stamp"
+        found = stamp or _("no codeer schema stamp")
         raise CodeerError(
-            f"{path} was written for schema '{found}', this codeer expects '{expected}'. "
-            f"{rerun} to rebuild it."
+            (_("{path} was written for schema '{found}', this codeer expects '{expected}'. Run "
+               "`{command}` first to rebuild it.") if command else
+             _("{path} was written for schema '{found}', this codeer expects '{expected}'. "
+               "Rebuild it."))
+            .format(path=path, found=found, expected=expected, command=command)
         )
     df = table.to_pandas()
     check(df, contract)

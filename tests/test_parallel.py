@@ -7,6 +7,7 @@ real model, as ``--workers 2`` does.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -54,9 +55,9 @@ def _windows(n: int) -> list[str]:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--workers", "0"], "--workers must be a positive integer. Got 0 instead."),
+    (["--workers", "0"], "--workers moet een positief geheel getal zijn. Gevonden: 0."),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
-     "--workers and --scheduler must not be combined"),
+     "--workers en --scheduler mogen niet samen worden gebruikt"),
 ])
 @pytest.mark.parametrize("command", ["run", "code", "ingest", "themes"])
 def test_bad_cluster_options_are_refused_before_any_work(tmp_path, command, args, message):
@@ -144,8 +145,9 @@ def test_a_worker_with_another_model_stops_the_run(fake_embedder, monkeypatch, t
     from pipeline.models import cache, runtime
 
     monkeypatch.setattr(runtime, "model_id", lambda model: "multilingual-e5-base@other")
-    with pytest.raises(CodeerError, match=r"must load the client's embedding model fake-bow\. "
-                                          r"Got multilingual-e5-base@other instead"):
+    with pytest.raises(CodeerError, match=r"moeten hetzelfde taalmodel laden als deze computer: "
+                                          r"fake-bow\. Gevonden: multilingual-e5-base@other "
+                                          r"\(partitie 0\)"):
         cache.EmbeddingCache(None).encode(_windows(3))
 
 
@@ -160,14 +162,27 @@ def _ingest_both(raw: Path, tmp_path: Path) -> tuple[Path, Path]:
     return single, cluster
 
 
-def test_ingest_on_workers_gives_the_same_tables(tmp_path, caplog):
+# What the client logs when it builds the tables itself (see the next two tests).
+NOT_COMPOSED = "ingest: de tabellen per bestand passen niet samen"
+
+
+def _log_to(caplog, monkeypatch) -> None:
+    """Let pytest see the codeer log (the command line stops it propagating)."""
+    monkeypatch.setattr(parallel.log, "propagate", True)
+    caplog.set_level(logging.INFO, logger="codeer")
+
+
+def test_ingest_on_workers_gives_the_same_tables(tmp_path, caplog, monkeypatch):
+    _log_to(caplog, monkeypatch)
     single, cluster = _ingest_both(DEMO_RAW, tmp_path)
     for name in (config.DOCUMENTS_FILE, config.SEGMENTS_FILE):
         assert (single / name).read_bytes() == (cluster / name).read_bytes(), name
-    assert "do not compose" not in caplog.text
+    assert "parallel: LocalCluster met 2 worker(s)" in caplog.text
+    assert NOT_COMPOSED not in caplog.text
 
 
-def test_ingest_on_workers_with_shared_document_ids_and_a_partial_sheet(tmp_path):
+def test_ingest_on_workers_with_shared_document_ids_and_a_partial_sheet(tmp_path, caplog,
+                                                                         monkeypatch):
     """Two files with one document id (int02.txt and int02.md), a row for a file that is not
     there: the cross-file decisions are the single run's (suffixed id, same problems)."""
     raw = tmp_path / "raw"
@@ -181,16 +196,18 @@ def test_ingest_on_workers_with_shared_document_ids_and_a_partial_sheet(tmp_path
         encoding="utf-8")
     from pipeline.ingest import command as ingest
 
+    _log_to(caplog, monkeypatch)
     single_result = ingest.run(raw, tmp_path / "single", progress=False)
     with parallel.engine(workers=2, processes=False):
         cluster_result = ingest.run(raw, tmp_path / "cluster", progress=False)
+    assert NOT_COMPOSED in caplog.text  # two files, one id: the client decides
     for name in (config.DOCUMENTS_FILE, config.SEGMENTS_FILE):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "single" / name),
                                       pd.read_parquet(tmp_path / "cluster" / name))
     docs = storage.read_table(tmp_path / "cluster" / config.DOCUMENTS_FILE, schema.DOCUMENTS)
     assert docs["document_id"].is_unique and len(docs) == 4
     assert [str(i) for i in single_result.issues] == [str(i) for i in cluster_result.issues]
-    assert any("not in the raw folder" in str(i) for i in cluster_result.issues)
+    assert any("niet in de map met transcripten" in str(i) for i in cluster_result.issues)
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -216,7 +233,7 @@ def test_two_workers_give_the_single_run_outputs(tmp_path, monkeypatch):
     monkeypatch.setenv("CODEER_CACHE_DIR", str(tmp_path / "fresh-cache"))
     second = runner.invoke(app, [*args, "--out", str(cluster), "--workers", "2"])
     assert second.exit_code == 0, second.output
-    assert "parallel: LocalCluster, 2 worker(s)" in second.output
+    assert "parallel: LocalCluster met 2 worker(s)" in second.output
     assert parallel.LAST_STATS["texts"] > 1000  # the workers embedded the corpus
     assert len(parallel.LAST_STATS["pids"]) == 2 and os.getpid() not in parallel.LAST_STATS["pids"]
     a, b = _tree(single), _tree(cluster)

@@ -33,6 +33,7 @@ from pydantic import (
 
 from pipeline.coding.rules import Rule, RuleSyntaxError, parse_rule
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
@@ -75,7 +76,8 @@ class Theme(_Strict):
     @classmethod
     def _color(cls, v: str) -> str:
         if not _COLOR.match(v):
-            raise ValueError(f"must be a colour like '#0072B2'. Got '{v}' instead")
+            raise ValueError(_("must be a colour like '#0072B2'. Got '{value}' instead")
+                             .format(value=v))
         return v.upper()
 
 
@@ -99,8 +101,8 @@ class Code(_Strict):
     def _id(cls, v: str) -> str:
         if not _ID.match(v):
             raise ValueError(
-                f"must start with a letter and hold only letters, digits, '_', '-' or '.'. "
-                f"Got '{v}' instead"
+                _("must start with a letter and hold only letters, digits, '_', '-' or '.'. Got "
+                  "'{value}' instead").format(value=v)
             )
         return v
 
@@ -108,14 +110,16 @@ class Code(_Strict):
     @classmethod
     def _color(cls, v: str | None) -> str | None:
         if v is not None and not _COLOR.match(v):
-            raise ValueError(f"must be a colour like '#0072B2'. Got '{v}' instead")
+            raise ValueError(_("must be a colour like '#0072B2'. Got '{value}' instead")
+                             .format(value=v))
         return v.upper() if v else v
 
     @model_validator(mode="after")
     def _something_to_match(self) -> Code:
         if not self.definition.strip() and not self.rules:
             raise ValueError(
-                "needs a definition or at least one rule; it has neither, so nothing can match it"
+                _("needs a definition or at least one rule; it has neither, so nothing can match "
+                  "it")
             )
         return self
 
@@ -152,20 +156,32 @@ class Codebook(_Strict):
 def _reference_errors(book: Codebook, lines: dict[tuple, int]) -> list[tuple[int | None, str]]:
     """Duplicate ids and codes naming a theme that does not exist, with their lines."""
     errors = []
+    twice = {"themes": N_("theme id '{id}' is used twice (first as theme {first}); ids must be "
+                          "unique."),
+             "codes": N_("code id '{id}' is used twice (first as code {first}); ids must be "
+                         "unique.")}
     for kind, items in (("themes", book.themes), ("codes", book.codes)):
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
             if item.id in seen:
-                errors.append((lines.get((kind, i, "id")), f"{kind[:-1]} id '{item.id}' is used "
-                               f"twice (first as {kind[:-1]} {seen[item.id] + 1}); ids must be "
-                               "unique."))
+                errors.append((lines.get((kind, i, "id")),
+                               _(twice[kind]).format(id=item.id, first=seen[item.id] + 1)))
             seen.setdefault(item.id, i)
     theme_ids = [t.id for t in book.themes]
     for i, code in enumerate(book.codes):
         if code.theme not in theme_ids:
-            errors.append((lines.get(("codes", i, "theme")), f"code '{code.id}' theme: names "
-                           f"'{code.theme}', which does not exist. Use one of {theme_ids}."))
+            errors.append((lines.get(("codes", i, "theme")),
+                           _("code '{code}' theme: names '{theme}', which does not exist. Use one "
+                             "of {themes}.").format(code=code.id, theme=code.theme,
+                                                    themes=theme_ids)))
     return errors
+
+
+def _located(file: str, line: int | None, message: str) -> str:
+    """``message`` prefixed with the file and, where known, the line."""
+    if line:
+        return _("{file} line {line}: {message}").format(file=file, line=line, message=message)
+    return f"{file}: {message}"
 
 
 # ------------------------------------------------------------------ YAML with line numbers
@@ -183,8 +199,9 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]):
         out = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _YamlProblem(key_node.start_mark.line + 1, "a key must be a plain word "
-                                   "such as 'name'. Got a list or mapping as key instead")
+                raise _YamlProblem(key_node.start_mark.line + 1,
+                                   _("a key must be a plain word such as 'name'. Got a list or "
+                                     "mapping as key instead"))
             key = key_node.value
             if key in out:
                 raise _DuplicateKey(key, key_node.start_mark.line + 1)
@@ -218,15 +235,16 @@ def _scalar(node: yaml.ScalarNode):
     if node.tag in ("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
         return node.value  # a lone "=" or "<<" is text here
     if node.tag not in _PLAIN_TAGS and node.tag != "tag:yaml.org,2002:timestamp":
-        raise _YamlProblem(node.start_mark.line + 1, f"the tag '{_short(node.tag)}' is not "
-                           "allowed in a codebook. Remove it and write the value as plain text")
+        raise _YamlProblem(node.start_mark.line + 1,
+                           _("the tag '{tag}' is not allowed in a codebook. Remove it and write "
+                             "the value as plain text").format(tag=_short(node.tag)))
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError):
-        raise _YamlProblem(node.start_mark.line + 1, f"'{node.value}' must be a valid "
-                           f"{_short(node.tag)} "
-                           "value. Remove the tag or fix the value") from None
+        raise _YamlProblem(node.start_mark.line + 1,
+                           _("'{value}' must be a valid {tag} value. Remove the tag or fix the "
+                             "value").format(value=node.value, tag=_short(node.tag))) from None
     finally:
         loader.dispose()
 
@@ -243,12 +261,23 @@ def _check_events(text: str) -> None:
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         line = event.start_mark.line + 1
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _YamlProblem(line, "anchors and aliases ('&name', '*name') are not allowed in "
-                               "a codebook. Write the text out in full where it is needed")
+            raise _YamlProblem(line, _("anchors and aliases ('&name', '*name') are not allowed "
+                                       "in a codebook. Write the text out in full where it is "
+                                       "needed"))
         tag = getattr(event, "tag", None)
         if tag and tag != "!" and tag not in _PLAIN_TAGS:
-            raise _YamlProblem(line, f"the tag '{_short(tag)}' is not allowed in a codebook. "
-                               "Remove it and write the value as plain text")
+            raise _YamlProblem(line, _("the tag '{tag}' is not allowed in a codebook. Remove it "
+                                       "and write the value as plain text")
+                               .format(tag=_short(tag)))
+
+
+# What an error location is called: a code or theme by its id, an item of a list by its
+# number (the YAML keys themselves stay as they are written).
+_SUBJECTS = {"codes": N_("code '{id}'"), "themes": N_("theme '{id}'")}
+_ITEMS = {"rules": N_("rule {n}"), "examples": N_("example {n}"),
+          "counter_examples": N_("counter-example {n}"), "include": N_("include {n}"),
+          "exclude": N_("exclude {n}")}
+_ITEM = N_("item {n}")
 
 
 def _where(loc: tuple, data, lines: dict[tuple, int]) -> tuple[int | None, str]:
@@ -260,12 +289,11 @@ def _where(loc: tuple, data, lines: dict[tuple, int]) -> tuple[int | None, str]:
             break
     parts = []
     if len(loc) >= 2 and loc[0] in ("codes", "themes") and isinstance(loc[1], int):
-        kind = "code" if loc[0] == "codes" else "theme"
         try:
             ident = data[loc[0]][loc[1]].get("id", f"#{loc[1] + 1}")
         except (KeyError, IndexError, AttributeError, TypeError):
             ident = f"#{loc[1] + 1}"
-        parts.append(f"{kind} '{ident}'")
+        parts.append(_(_SUBJECTS[loc[0]]).format(id=ident))
         rest = loc[2:]
     else:
         rest = loc
@@ -273,12 +301,11 @@ def _where(loc: tuple, data, lines: dict[tuple, int]) -> tuple[int | None, str]:
     for i, part in enumerate(rest):
         if isinstance(part, int):
             prev = rest[i - 1] if i else ""
-            word = {"rules": "rule", "examples": "example", "counter_examples": "counter-example",
-                    "include": "include", "exclude": "exclude"}.get(prev, "item")
+            item = _(_ITEMS.get(prev, _ITEM)).format(n=part + 1)
             if fields and fields[-1] == prev:
-                fields[-1] = f"{word} {part + 1}"
+                fields[-1] = item
             else:
-                fields.append(f"{word} {part + 1}")
+                fields.append(item)
         else:
             fields.append(str(part))
     parts.extend(fields)
@@ -297,43 +324,47 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
     """
     path = Path(path)
     if not path.exists():
-        raise CodeerError(f"Codebook {path} does not exist. Pass --codebook FILE.")
+        raise CodeerError(_("Codebook {path} does not exist. Pass --codebook FILE.")
+                          .format(path=path))
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise CodeerError(
-            f"{path.name} line {line}: must be UTF-8 text. Got byte 0x{raw[exc.start]:02x} "
-            f"(byte {exc.start + 1} of the file) instead. Save the codebook as UTF-8 (in your "
-            "editor: Save as, encoding UTF-8)."
-        ) from None
+        raise CodeerError(_located(path.name, line, _(
+            "must be UTF-8 text. Got byte 0x{byte:02x} (byte {n} of the file) instead. Save the "
+            "codebook as UTF-8 (in your editor: Save as, encoding UTF-8)."
+        ).format(byte=raw[exc.start], n=exc.start + 1))) from None
     lines: dict[tuple, int] = {}
     try:
         _check_events(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None or not isinstance(node, yaml.MappingNode):
-            raise _YamlProblem(1, "must be a mapping with 'name', 'themes' and 'codes'")
+            raise _YamlProblem(1, _("must be a mapping with 'name', 'themes' and 'codes'"))
         data = _to_python(node, (), lines)
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(
             exc.character)
-        raise CodeerError(f"{path.name} line {line}: the character {char} is not allowed in "
-                          "YAML. Remove it.") from None
+        raise CodeerError(_located(path.name, line, _(
+            "the character {char} is not allowed in YAML. Remove it.").format(char=char))
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CodeerError(f"{path.name}{line}: YAML syntax error: {problem}.") from None
+        raise CodeerError(_located(path.name, mark.line + 1 if mark else None,
+                                   _("YAML syntax error: {problem}.").format(problem=problem))
+                          ) from None
     except _YamlProblem as exc:
-        raise CodeerError(f"{path.name} line {exc.line}: {exc.message}.") from None
+        raise CodeerError(_located(path.name, exc.line, f"{exc.message}.")) from None
     except _DuplicateKey as exc:
-        raise CodeerError(f"{path.name} line {exc.line}: key '{exc.key}' appears twice in the "
-                          "same block; keep one.") from None
+        raise CodeerError(_located(path.name, exc.line, _(
+            "key '{key}' appears twice in the same block; keep one.").format(key=exc.key))
+        ) from None
     except RecursionError:
-        raise CodeerError(f"{path.name}: nests lists or mappings too deeply to be a codebook. "
-                          "Check the indentation.") from None
+        raise CodeerError(_located(path.name, None, _(
+            "nests lists or mappings too deeply to be a codebook. Check the indentation."))
+        ) from None
     try:
         book = Codebook.model_validate(data)
     except ValidationError as exc:
@@ -341,33 +372,73 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
         for err in exc.errors():
             line, subject = _where(tuple(err["loc"]), data, lines)
             msg = _message(err)
-            at = f" line {line}" if line else ""
-            messages.append(f"{path.name}{at}: {subject + ': ' if subject else ''}{msg}")
+            messages.append(_located(path.name, line, f"{subject}: {msg}" if subject else msg))
         raise CodeerError("\n".join(messages)) from None
     problems = _reference_errors(book, lines)
     if problems:
-        raise CodeerError("\n".join(
-            f"{path.name}{f' line {line}' if line else ''}: {msg}" for line, msg in problems))
+        raise CodeerError("\n".join(_located(path.name, line, msg) for line, msg in problems))
     return book, hashlib.sha256(raw).hexdigest()
+
+
+# pydantic's own messages (after "Input should be" became "must be") that a codebook can meet,
+# marked so that they are translated; any other stays as pydantic words it.
+_PYDANTIC_FIXED = (
+    N_("must be a valid number, unable to parse string as a number"),
+    N_("must be a valid integer, unable to parse string as an integer"),
+    N_("must be a valid integer, got a number with a fractional part"),
+    N_("must be a valid number"),
+    N_("must be a valid integer"),
+    N_("must be a finite number"),
+    N_("must be a valid string"),
+    N_("must be a valid list"),
+    N_("must be a valid boolean"),
+)
+# ... and those with a value in them: pydantic's text is the template with the value left out.
+_PYDANTIC_VALUE = {
+    "greater_than": N_("must be greater than {value}"),
+    "greater_than_equal": N_("must be greater than or equal to {value}"),
+    "less_than": N_("must be less than {value}"),
+    "less_than_equal": N_("must be less than or equal to {value}"),
+    "model_type": N_("must be a valid dictionary or instance of {value}"),
+}
+
+
+def _pydantic_message(kind: str, msg: str) -> str:
+    """pydantic's English ``msg`` in the current language, where codeer knows it."""
+    if msg in _PYDANTIC_FIXED:
+        return _(msg)
+    template = _PYDANTIC_VALUE.get(kind)
+    if template is not None:
+        head = template.replace("{value}", "")
+        if msg.startswith(head):
+            return _(template).format(value=msg[len(head):])
+    if kind == "literal_error" and msg.startswith("must be "):
+        # "'respondent' or 'all'": pydantic's list of the allowed values
+        choices = re.split(r", | or ", msg[len("must be "):])
+        if len(choices) == 1:
+            return _("must be {value}").format(value=choices[0])
+        return _("must be {choices} or {last}").format(choices=", ".join(choices[:-1]),
+                                                       last=choices[-1])
+    return msg
 
 
 def _message(err: dict) -> str:
     kind = err["type"]
     msg = err["msg"]
     if kind == "extra_forbidden":
-        return "unknown key. Check its spelling against docs/codebook.md"
+        return _("unknown key. Check its spelling against docs/codebook.md")
     if kind == "missing":
-        return "is required but missing"
+        return _("is required but missing")
     if kind == "string_too_short":
-        return "must not be empty"
+        return _("must not be empty")
     if kind == "too_short":
-        return "must hold at least one item"
-    if msg.startswith("Value error, "):
+        return _("must hold at least one item")
+    if msg.startswith("Value error, "):  # a validator's message, translated where raised
         msg = msg[len("Value error, ") :]
     # pydantic says "Input should be ..."; codeer's errors say "must be ... Got ... instead".
     if msg.startswith("Input should be "):
-        msg = "must be " + msg[len("Input should be "):]
+        msg = _pydantic_message(kind, "must be " + msg[len("Input should be "):])
     got = err.get("input")
     if kind.endswith("_type") or kind.startswith(("greater", "less", "literal")):
-        return f"{msg}. Got {got!r} instead"
+        return _("{problem}. Got {got!r} instead").format(problem=msg, got=got)
     return msg + ("" if msg.endswith(".") else ".")

@@ -36,13 +36,15 @@ from pathlib import Path
 
 from pipeline import __version__, config
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _
 
 log = logging.getLogger("codeer")
 
 #: A code id at the start of a code's name ("L1", "R2", "T1.3"), not an ordinary word.
 ID_AT_START = re.compile(r"^([A-Za-z]{1,4}\d+(?:[._-]\d+)*[a-z]?)(?:\s+(.*))?$", re.S)
 DEFAULT_COLOR = "#777777"
-OTHER_THEME = ("overig", "Overige codes")
+# The theme of top-level codes without sub-codes: its id, and its name (translated when written).
+OTHER_THEME = ("overig", N_("Other codes"))
 
 
 @dataclass
@@ -82,15 +84,16 @@ def read_codes(data: bytes, file: str) -> list[_Code]:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise CodeerError(f"{file} line {exc.lineno} must be well-formed REFI-QDA XML. Got "
-                          f"{exc.msg} instead.") from None
+        raise CodeerError(_("{file} line {line} must be well-formed REFI-QDA XML. Got {problem} "
+                            "instead.").format(file=file, line=exc.lineno, problem=exc.msg)
+                          ) from None
     for el in root.iter():
         if isinstance(el.tag, str):
             el.tag = etree.QName(el).localname
     codes_el = root.find("Codes") if root.tag == "CodeBook" else root.find("CodeBook/Codes")
     if codes_el is None:
-        raise CodeerError(f"{file} must hold a REFI-QDA codebook (CodeBook/Codes). Got a "
-                          f"{root.tag} element without codes instead.")
+        raise CodeerError(_("{file} must hold a REFI-QDA codebook (CodeBook/Codes). Got a {tag} "
+                            "element without codes instead.").format(file=file, tag=root.tag))
 
     def build(el) -> _Code:
         desc = el.find("Description")
@@ -103,7 +106,8 @@ def read_codes(data: bytes, file: str) -> list[_Code]:
 
     tree = [build(c) for c in codes_el if c.tag == "Code"]
     if not tree:
-        raise CodeerError(f"{file} must hold at least one code. Got an empty codebook instead.")
+        raise CodeerError(_("{file} must hold at least one code. Got an empty codebook instead.")
+                          .format(file=file))
     return tree
 
 
@@ -158,6 +162,7 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
     """The YAML text of a codebook skeleton for ``tree`` (see the module docstring)."""
     groups: list[tuple[_Code | None, str, list[_Code]]] = []  # (theme code, theme name, codes)
     others: list[_Code] = []
+    other_name = _(OTHER_THEME[1])
     if not any(c.children for c in tree) and any("::" in c.name for c in tree):
         by_prefix: dict[str, list[_Code]] = {}
         for c in tree:
@@ -177,7 +182,7 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
             else:
                 others.append(top)
     if others:
-        groups.append((None, OTHER_THEME[1], others))
+        groups.append((None, other_name, others))
 
     theme_ids: set[str] = set()
     code_ids: set[str] = set()
@@ -200,7 +205,7 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
     for theme, theme_name, codes in groups:
         if not codes:
             continue
-        tid = OTHER_THEME[0] if theme is None and theme_name == OTHER_THEME[1] else (
+        tid = OTHER_THEME[0] if theme is None and theme_name == other_name else (
             _slug(theme_name) or f"thema_{len(theme_ids) + 1}")
         while tid in theme_ids:
             tid = f"{tid}_{len(theme_ids) + 1}"
@@ -211,7 +216,7 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
                         f"    color: {_q(tcolour)}"]
         if theme is not None and theme.description:
             themes_yaml.append(f"    description: {_q(' '.join(theme.description.split()))}")
-        for _ in codes:
+        for _code in codes:
             code, cid, cname = next(ids)
             if cid is None:
                 n_generated += 1
@@ -221,7 +226,7 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
                     cid = f"C{n_generated}"
                 code_ids.add(cid)
             definition, include, exclude = _definition(code.description)
-            todo = "" if definition else "  # TODO: schrijf een definitie (nu: de naam)"
+            todo = "" if definition else "  # " + _("TODO: write a definition (now: the name)")
             lines = [f"  - id: {_q(cid)}", f"    name: {_q(cname or cid)}",
                      f"    theme: {_q(tid)}"]
             if _colour(code.color):
@@ -231,13 +236,15 @@ def skeleton(tree: Sequence[_Code], name: str, source: str) -> str:
                 if values:
                     lines.append(f"    {key}:")
                     lines += [f"      - {_q(v)}" for v in values]
-            lines.append("    examples: []  # voorbeelden: codeer codebook promote")
+            lines.append("    examples: []  # " + _("examples: codeer codebook promote"))
             codes_yaml += lines
+    intro = _("Codebook skeleton from {source}, made by codeer {version} (REFI-QDA).\n"
+              "Complete the definition of each code and add rules, examples and\n"
+              "counter_examples; see docs/codebook.md. Accepted passages from the\n"
+              "review become examples with `codeer codebook promote`."
+              ).format(source=source, version=__version__)
     header = [
-        f"# Codeboekskelet uit {source}, gemaakt door codeer {__version__} (REFI-QDA).",
-        "# Vul per code de definitie aan en voeg regels (rules), voorbeelden (examples) en",
-        "# tegenvoorbeelden (counter_examples) toe; zie docs/codebook.md. Geaccepteerde",
-        "# fragmenten uit de review worden voorbeelden met `codeer codebook promote`.",
+        *(f"# {line}" for line in intro.splitlines()),
         "",
         "version: 1",
         f"name: {_q(name)}",
@@ -258,15 +265,16 @@ def _write_checked(target: Path, text: str, force: bool) -> None:
     from pipeline.coding.codebook import load_codebook
 
     if target.exists() and not force:
-        raise CodeerError(f"{target} exists already. Choose another file with --output, or "
-                          "pass --force to replace it.")
+        raise CodeerError(_("{file} exists already. Choose another file with --output, or pass "
+                            "--force to replace it.").format(file=target))
     with storage.atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
         try:
             load_codebook(tmp)
         except CodeerError as exc:  # a bug here, not the user's: say what and where
-            raise CodeerError(f"The codebook written for {target} does not load: "
-                              f"{exc.message}; nothing was written. Report this.") from None
+            raise CodeerError(_("The codebook written for {file} does not load: {problem}; "
+                                "nothing was written. Report this.")
+                              .format(file=target, problem=exc.message)) from None
 
 
 def import_codebook(path: Path, output: Path = config.CODEBOOK_FILE, force: bool = False,
@@ -287,8 +295,8 @@ def import_codebook(path: Path, output: Path = config.CODEBOOK_FILE, force: bool
     """
     path, output = Path(path), Path(output)
     if not path.is_file():
-        raise CodeerError(f"{path} does not exist. Export the codebook from the CAQDAS as a "
-                          "REFI-QDA codebook (.qdc) and pass its path.")
+        raise CodeerError(_("{path} does not exist. Export the codebook from the CAQDAS as a "
+                            "REFI-QDA codebook (.qdc) and pass its path.").format(path=path))
     tree = read_codes(path.read_bytes(), path.name)
     _write_checked(output, skeleton(tree, name or path.stem, path.name), force)
     return output
@@ -453,13 +461,14 @@ def promote(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
 
     codebook, out = Path(codebook), Path(out)
     output = Path(output) if output else codebook.with_name(f"{codebook.stem}.promoted.yaml")
-    book, _ = load_codebook(codebook)
+    book, _sha = load_codebook(codebook)
     if output.exists() and not force:
-        raise CodeerError(f"{output} exists already. Choose another file with --output, or pass "
-                          "--force to replace it.")
+        raise CodeerError(_("{file} exists already. Choose another file with --output, or pass "
+                            "--force to replace it.").format(file=output))
     if not (out / config.REVIEWS_FILE).exists():
-        raise CodeerError(f"{out / config.REVIEWS_FILE} does not exist, so there are no accepted "
-                          "reviews to promote. Review with `codeer review` or the notebook first.")
+        raise CodeerError(_("{path} does not exist, so there are no accepted reviews to "
+                            "promote. Review with `codeer review` or the notebook first.")
+                          .format(path=out / config.REVIEWS_FILE))
     reviews = read_reviews(out, {c.id for c in book.codes})
     segments = storage.read_table(out / config.SEGMENTS_FILE, schema.SEGMENTS)
     scrub: Callable[[str], str] = str
@@ -471,8 +480,8 @@ def promote(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
     known = {c.id: [*c.examples, *c.counter_examples] for c in book.codes}
     added = accepted_examples(reviews, segments, known, reviewer, max_per_code, scrub)
     if not added:
-        raise CodeerError("No accepted review adds a new example: every accepted passage is in "
-                          "the codebook already, or nothing was accepted yet.")
+        raise CodeerError(_("No accepted review adds a new example: every accepted passage is "
+                            "in the codebook already, or nothing was accepted yet."))
     original = codebook.read_text(encoding="utf-8")
     text = insert_examples(original, added)
     kept = text is not None
@@ -486,8 +495,8 @@ def promote(out: Path = config.OUT_DIR, codebook: Path = config.CODEBOOK_FILE,
         for c in data["codes"]:
             if c.get("id") in added:
                 c["examples"] = [*(c.get("examples") or []), *added[c["id"]]]
-        text = ("# Geschreven door codeer codebook promote; de opmerkingen van "
-                f"{codebook.name} konden niet worden bewaard.\n"
+        text = ("# " + _("Written by codeer codebook promote; the comments of {file} could not "
+                         "be kept.").format(file=codebook.name) + "\n"
                 + yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100))
     _write_checked(output, text, force=True)
     return PromoteResult(output, added, kept)

@@ -16,6 +16,7 @@ from pipeline import config, schema, storage
 from pipeline.coding.codebook import load_codebook
 from pipeline.coding.coder import code_segments, prepare, score, select_scope
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.models.cache import EmbeddingCache
 from pipeline.vocab import Method
 
@@ -34,8 +35,8 @@ def load_calibration(out: Path) -> dict[str, float]:
         return {str(k): float(v["threshold"]) for k, v in (data.get("codes") or {}).items()
                 if v.get("calibrated")}
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise CodeerError(f"{path} cannot be read ({exc}). Delete it or run `codeer calibrate` "
-                          "again.") from None
+        raise CodeerError(_("{path} cannot be read ({detail}). Delete it or run `codeer "
+                            "calibrate` again.").format(path=path, detail=exc)) from None
 
 
 def run(
@@ -63,8 +64,8 @@ def run(
     target = select_scope(segments, scope or book.defaults.scope)
     if target.empty:
         raise CodeerError(
-            f"{out / config.SEGMENTS_FILE} has no segments in scope "
-            f"'{scope or book.defaults.scope}'. Check the roles, or pass --scope all."
+            _("{path} has no segments in scope '{scope}'. Check the roles, or pass --scope all.")
+            .format(path=out / config.SEGMENTS_FILE, scope=scope or book.defaults.scope)
         )
     reviews = review.read_reviews(out, {c.id for c in book.codes})
     latest = review.latest_decisions(reviews)
@@ -89,8 +90,8 @@ def run(
     by_method = codings["method"].value_counts().to_dict()
     learned = int(scores.model.n_decisions.sum()) if scores is not None else 0
     log.info(
-        "code: %d codings on %d of %d segments in scope (%.1f%%; %s; learned from %d review "
-        "decisions) in %.1f s -> %s",
+        _("code: %d codings on %d of %d segments in scope (%.1f%%; %s; learned from %d review "
+          "decisions) in %.1f s -> %s"),
         len(codings), n_seg, len(target), 100 * n_seg / max(len(target), 1),
         ", ".join(f"{k} {v}" for k, v in sorted(by_method.items())), learned,
         time.perf_counter() - t0, out / config.CODINGS_FILE,

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 
 MAX_NEAR = 50
 # Word sequences one rule may expand to through its wildcards: one wildcard gives at most the
@@ -63,7 +64,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise RuleSyntaxError(f"cannot be read at '{text[pos:]}'")
+            raise RuleSyntaxError(_("cannot be read at '{rest}'").format(rest=text[pos:]))
         kind = m.lastgroup
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -72,13 +73,13 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 def _word(value: str) -> tuple[str, ...]:
     if value.upper() == "NEAR" or value.upper().startswith("NEAR/"):
-        raise RuleSyntaxError("'NEAR' needs a distance, as in 'NEAR/5'")
+        raise RuleSyntaxError(_("'NEAR' needs a distance, as in 'NEAR/5'"))
     words = tuple(w.lower() for w in value.split())
     if not words:
-        raise RuleSyntaxError("has an empty phrase \"\"; put words between the quotes")
+        raise RuleSyntaxError(_("has an empty phrase \"\"; put words between the quotes"))
     for w in words:
         if not w.strip("*"):
-            raise RuleSyntaxError(f"has a wildcard '{w}' without letters")
+            raise RuleSyntaxError(_("has a wildcard '{word}' without letters").format(word=w))
     return words
 
 
@@ -90,14 +91,14 @@ def parse_rule(text: str) -> Rule:
             Got 0 instead."
     """
     if not text or not text.strip():
-        raise RuleSyntaxError("is empty")
+        raise RuleSyntaxError(_("is empty"))
     toks = _tokens(text)
     i = 0
 
     def unit() -> Unit:
         nonlocal i
         if i >= len(toks):
-            raise RuleSyntaxError("ends where a word, phrase or '(' is expected")
+            raise RuleSyntaxError(_("ends where a word, phrase or '(' is expected"))
         kind, value = toks[i]
         if kind == "word":
             i += 1
@@ -110,7 +111,7 @@ def parse_rule(text: str) -> Rule:
             alts = []
             while True:
                 if i >= len(toks) or toks[i][0] not in ("word", "phrase"):
-                    raise RuleSyntaxError("needs a word or phrase after '(' or '|'")
+                    raise RuleSyntaxError(_("needs a word or phrase after '(' or '|'"))
                 k, v = toks[i]
                 alts.append(_word(v[1:-1] if k == "phrase" else v))
                 i += 1
@@ -120,8 +121,9 @@ def parse_rule(text: str) -> Rule:
                 if i < len(toks) and toks[i] == ("sym", ")"):
                     i += 1
                     return Unit(tuple(alts))
-                raise RuleSyntaxError("has a '(' without its closing ')'")
-        raise RuleSyntaxError(f"has '{value}' where a word, phrase or '(' is expected")
+                raise RuleSyntaxError(_("has a '(' without its closing ')'"))
+        raise RuleSyntaxError(_("has '{token}' where a word, phrase or '(' is expected")
+                              .format(token=value))
 
     units = [unit()]
     ops: list[tuple[str, int]] = []
@@ -132,17 +134,17 @@ def parse_rule(text: str) -> Rule:
             distance = value[5:]
             if not distance.isdigit() or not 1 <= int(distance) <= MAX_NEAR:
                 raise RuleSyntaxError(
-                    f"'NEAR' needs a distance between 1 and {MAX_NEAR}. Got "
-                    f"{distance or 'nothing'} instead"
+                    _("'NEAR' needs a distance between 1 and {max}. Got {got} instead")
+                    .format(max=MAX_NEAR, got=distance or _("nothing"))
                 )
             if excludes:
-                raise RuleSyntaxError("has 'NEAR' after 'NOT'; put NOT parts at the end")
+                raise RuleSyntaxError(_("has 'NEAR' after 'NOT'; put NOT parts at the end"))
             i += 1
             ops.append(("NEAR", int(distance)))
             units.append(unit())
         elif kind == "op" and value == "AND":
             if excludes:
-                raise RuleSyntaxError("has 'AND' after 'NOT'; put NOT parts at the end")
+                raise RuleSyntaxError(_("has 'AND' after 'NOT'; put NOT parts at the end"))
             i += 1
             ops.append(("AND", 0))
             units.append(unit())
@@ -150,11 +152,11 @@ def parse_rule(text: str) -> Rule:
             i += 1
             excludes.append(unit())
         elif value.upper() == "NEAR":
-            raise RuleSyntaxError("'NEAR' needs a distance, as in 'NEAR/5'")
+            raise RuleSyntaxError(_("'NEAR' needs a distance, as in 'NEAR/5'"))
         else:
             raise RuleSyntaxError(
-                f"has '{value}' where NEAR/n, AND or NOT is expected; quote phrases like "
-                "\"aan tafel\""
+                _("has '{token}' where NEAR/n, AND or NOT is expected; quote phrases like "
+                  "\"aan tafel\"").format(token=value)
             )
     return Rule(text.strip(), tuple(units), tuple(ops), tuple(excludes))
 
@@ -240,10 +242,12 @@ class RuleMatcher:
                             for unit_options in options_of for options in unit_options)
                 if total > MAX_PATTERNS:
                     raise RuleTooBroadError(
-                        f"code '{code_id}' rule {r + 1} ('{rule.text}') expands to {total:,} "
-                        f"word sequences in these segments, more than {MAX_PATTERNS:,}. Its "
-                        "wildcards are too broad: give them more letters ('opdracht*' rather "
-                        "than '*e*') or put fewer wildcards in one phrase."
+                        _("code '{code}' rule {n} ('{rule}') expands to {total:,} word sequences "
+                          "in these segments, more than {limit:,}. Its wildcards are too broad: "
+                          "give them more letters ('opdracht*' rather than '*e*') or put fewer "
+                          "wildcards in one phrase.")
+                        .format(code=code_id, n=r + 1, rule=rule.text, total=total,
+                                limit=MAX_PATTERNS)
                     )
                 for u, unit_options in enumerate(options_of):
                     patterns = []
@@ -316,5 +320,5 @@ class RuleMatcher:
             if not pairs:
                 return []
             chosen.extend([pairs[0][0], pairs[0][1]])
-            current = [b for _, b in pairs]
+            current = [b for _a, b in pairs]
         return chosen

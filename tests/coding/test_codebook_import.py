@@ -91,6 +91,27 @@ def test_a_third_party_hierarchy_becomes_themes_and_codes(tmp_path):
     assert book.themes[0].color == "#FFFF00"  # no colour of its own: its first code's
 
 
+@pytest.mark.parametrize("lang, other, todo, intro", [
+    (None, "Overige codes", "# TODO: schrijf een definitie (nu: de naam)",
+     "# Codeboekskelet uit a.qdc, gemaakt door codeer"),
+    ("en", "Other codes", "# TODO: write a definition (now: the name)",
+     "# Codebook skeleton from a.qdc, made by codeer"),
+])
+def test_the_skeleton_speaks_the_researchers_language(tmp_path, monkeypatch, lang, other, todo,
+                                                      intro):
+    if lang is None:
+        monkeypatch.delenv("CODEER_LANG", raising=False)
+    else:
+        monkeypatch.setenv("CODEER_LANG", lang)
+    src = tmp_path / "a.qdc"
+    src.write_text(QDC, encoding="utf-8")
+    out = cbi.import_codebook(src, tmp_path / "codebook.yaml")
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(intro) and text.count(todo) == 4
+    book, _ = load_codebook(out)
+    assert [(t.id, t.name) for t in book.themes] == [("bestuur", "Bestuur"), ("overig", other)]
+
+
 def test_atlas_group_prefixes_become_themes(tmp_path):
     flat = QDC.split("<Codes>")[0] + """<Codes>
 <Code guid="0983E32E-6866-431A-BD94-DAC9BB963825" name="Coke::full-fat Coke" isCodable="true"
@@ -136,10 +157,11 @@ def test_import_never_overwrites_without_force(tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    (b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'><Codes></Codes></CodeBook>", "at least one"),
-    (b"<CodeBook><Codes><Code", "line 1 must be well-formed"),
-    (b"<Project name='x'/>", "must hold a REFI-QDA codebook"),
-    (b"<!DOCTYPE x [<!ENTITY a 'b'>]><CodeBook/>", "must not declare a DTD"),
+    (b"<CodeBook xmlns='urn:QDA-XML:codebook:1.0'><Codes></Codes></CodeBook>",
+     "moet minstens één code bevatten. Gevonden: een leeg codeboek"),
+    (b"<CodeBook><Codes><Code", "regel 1 moet geldige REFI-QDA-XML zijn"),
+    (b"<Project name='x'/>", r"moet een REFI-QDA-codeboek \(CodeBook/Codes\) bevatten"),
+    (b"<!DOCTYPE x [<!ENTITY a 'b'>]><CodeBook/>", "mag geen DTD"),
 ])
 def test_bad_codebooks_are_clear_errors(tmp_path, data, message):
     src = tmp_path / "x.qdc"
@@ -291,7 +313,7 @@ def test_insert_examples_where_the_yaml_says(text, expected):
 def test_promote_without_accepted_reviews_says_so(reviewed):
     out, book = reviewed
     (out / config.REVIEWS_FILE).unlink()
-    with pytest.raises(CodeerError, match="no accepted reviews"):
+    with pytest.raises(CodeerError, match="geen geaccepteerde beoordelingen"):
         cbi.promote(out, book, pseudonymise=False)
 
 
@@ -308,4 +330,4 @@ def test_codebook_commands(reviewed, tmp_path):
     ok = runner.invoke(app, ["codebook", "promote", "--out", str(out), "--codebook", str(book),
                              "--no-pseudonymise"])
     assert ok.exit_code == 0, ok.output
-    assert "4 example(s) for A, B, C" in ok.output
+    assert "4 voorbeeld(en) voor A, B, C" in ok.output

@@ -55,8 +55,8 @@ def test_run_time_honours_source_date_epoch(monkeypatch):
     now = config.run_time()
     assert now.tzinfo is UTC and now.microsecond == 0
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "gisteren")
-    with pytest.raises(CodeerError, match="SOURCE_DATE_EPOCH must be whole seconds since "
-                                          "1970-01-01 UTC. Got 'gisteren' instead."):
+    with pytest.raises(CodeerError, match="SOURCE_DATE_EPOCH moet een geheel aantal seconden "
+                                          "sinds 1970-01-01 UTC zijn. Gevonden: 'gisteren'."):
         config.run_time()
 
 

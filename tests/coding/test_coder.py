@@ -132,7 +132,7 @@ def test_recode_after_codebook_edit_embeds_only_the_codebook(small_out, tmp_path
 def test_missing_segments_say_run_ingest(tmp_path):
     result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(CODEBOOK)])
     assert result.exit_code == 2
-    assert "segments.parquet does not exist. Run `codeer ingest` first" in result.output
+    assert "segments.parquet bestaat niet. Voer eerst `codeer ingest` uit." in result.output
 
 
 def test_outdated_segments_say_run_ingest(tmp_path):
@@ -158,7 +158,8 @@ def test_code_without_definition_or_rules_is_refused(tmp_path):
         "    rules: ['verzoekt NEAR/3 regering']\n", ""), encoding="utf-8")
     result = runner.invoke(app, ["code", "--out", str(tmp_path), "--codebook", str(path)])
     assert result.exit_code == 2
-    assert "code 'M': needs a definition or at least one rule" in result.output
+    assert "code 'M': heeft een definitie of minstens één zoekregel (rules) nodig" \
+        in result.output
 
 
 # ---------------------------------------------------------------- quality on real text
