@@ -86,6 +86,20 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(language()).ngettext(singular, plural, n)
 
 
+def thousands(n: int) -> str:
+    """``n`` with thousands separators as the language of the run writes them: 4.000.000 in
+    Dutch, 4,000,000 in English."""
+    text = f"{n:,}"
+    return text.replace(",", ".") if language(strict=False) == "nl" else text
+
+
+def decimal(value: float, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals and the language's decimal mark: 28,5 in Dutch,
+    28.5 in English (no thousands separator: these are percentages and seconds)."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if language(strict=False) == "nl" else text
+
+
 def N_(message: str) -> str:  # the name gettext tools look for
     """Mark ``message`` for extraction without translating it now (module-level tables are
     built at import; translate with :func:`gettext` where the text is shown)."""

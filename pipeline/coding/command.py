@@ -16,11 +16,14 @@ from pipeline import config, schema, storage
 from pipeline.coding.codebook import load_codebook
 from pipeline.coding.coder import code_segments, prepare, score, select_scope
 from pipeline.errors import CodeerError
-from pipeline.i18n import _
+from pipeline.i18n import N_, _, decimal
 from pipeline.models.cache import EmbeddingCache
 from pipeline.vocab import Method
 
 log = logging.getLogger("codeer")
+# How each coding was made, as the summary line names it (vocab.METHOD_NAMES in Dutch).
+METHOD_LABELS = {"rule": N_("rule"), "embedding": N_("model"), "both": N_("rule and model"),
+                 "human": N_("by hand")}
 
 
 def load_calibration(out: Path) -> dict[str, float]:
@@ -90,11 +93,11 @@ def run(
     by_method = codings["method"].value_counts().to_dict()
     learned = int(scores.model.n_decisions.sum()) if scores is not None else 0
     log.info(
-        _("code: %d codings on %d of %d segments in scope (%.1f%%; %s; learned from %d review "
-          "decisions) in %.1f s -> %s"),
-        len(codings), n_seg, len(target), 100 * n_seg / max(len(target), 1),
-        ", ".join(f"{k} {v}" for k, v in sorted(by_method.items())), learned,
-        time.perf_counter() - t0, out / config.CODINGS_FILE,
+        _("code: %d codings on %d of %d segments in scope (%s%%; %s; learned from %d review "
+          "decisions) in %s s -> %s"),
+        len(codings), n_seg, len(target), decimal(100 * n_seg / max(len(target), 1)),
+        ", ".join(f"{_(METHOD_LABELS[k])} {v}" for k, v in sorted(by_method.items())), learned,
+        decimal(time.perf_counter() - t0), out / config.CODINGS_FILE,
     )
     return codings
 

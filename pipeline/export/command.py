@@ -15,7 +15,7 @@ from pipeline.export.core import Export, build_export
 from pipeline.export.privacy import extra_names, make_pseudonymiser, previous_ids
 from pipeline.export.pseudo_settings import Settings, load_settings
 from pipeline.export.tables import THEME_TABLES, csv_text
-from pipeline.i18n import N_, _
+from pipeline.i18n import N_, _, decimal
 
 log = logging.getLogger("codeer")
 
@@ -209,10 +209,10 @@ def run(
     n_passages = excerpts.loc[excerpts["status"] != "rejected", "passage_id"].nunique()
     log.info(
         _("export: %d interviews, %d passages from %d codings (%d rejected left out of counts), "
-          "%d tables, %d figures, report, REFI-QDA; %s in %.1f s -> %s"),
+          "%d tables, %d figures, report, REFI-QDA; %s in %s s -> %s"),
         len(documents), n_passages, len(codings), n_rejected, len(result.tables),
         len(result.figures),
         _("pseudonymised ({n} placeholders)").format(n=n_placeholders) if result.key is not None
-        else _("NOT pseudonymised"), time.perf_counter() - t0, out,
+        else _("NOT pseudonymised"), decimal(time.perf_counter() - t0), out,
     )
     return result

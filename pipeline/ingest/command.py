@@ -301,7 +301,7 @@ def run(
     segs = result.segments
     log.info("%s", overview(result.plans, _("Speakers and roles per file")))
     log.info(
-        _("ingest: %d documents, %d segments (%d respondent), %d words, %d warnings -> %s"),
+        _("ingest: %d documents, %d segments (%d respondent), %d words, %d warning(s) -> %s"),
         len(result.documents), len(segs), int((segs["role"] == "respondent").sum()),
         int(result.documents["n_words"].sum()), len(result.issues), out,
     )

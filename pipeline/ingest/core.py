@@ -20,9 +20,9 @@ import pandas as pd
 
 from pipeline import config, hooks, schema
 from pipeline.errors import CodeerError
-from pipeline.i18n import _
+from pipeline.i18n import _, thousands
 from pipeline.ingest.header import Header, find_header, fold, header_metadata, iso_date
-from pipeline.ingest.readers import ReadResult, shown, thousands
+from pipeline.ingest.readers import ReadResult, shown
 from pipeline.ingest.turns import DEFAULT_PATTERNS, Turn, parse_turns
 from pipeline.vocab import role_word, same_person, split_names
 

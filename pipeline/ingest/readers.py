@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pipeline import hooks
 from pipeline.errors import CodeerError
-from pipeline.i18n import _, language
+from pipeline.i18n import _, thousands
 from pipeline.ingest.header import header_table
 from pipeline.ingest.turns import parse_seconds
 
@@ -77,13 +77,6 @@ def shown(text: str) -> str:
     """``text`` safe to print on a terminal: control characters (escape sequences, bidi
     overrides) written as ``\\x1b``-style escapes."""
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-
-
-def thousands(n: int) -> str:
-    """``n`` with thousands separators as the language of the run writes them: 4.000.000 in
-    Dutch, 4,000,000 in English."""
-    text = f"{n:,}"
-    return text.replace(",", ".") if language() == "nl" else text
 
 
 def clean_characters(text: str, where: str) -> tuple[str, list[str]]:

@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import config, hooks
-from pipeline.i18n import _
-from pipeline.ingest.readers import thousands
+from pipeline.i18n import _, thousands
 from pipeline.themes.core import OUTLIER, Clustering, fit_topics
 
 log = logging.getLogger("codeer")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline import config, schema, storage
-from pipeline.ingest.readers import thousands
+from pipeline.i18n import thousands
 from pipeline.themes import core, scale
 from tests.conftest import CODEBOOK, DEBATES, fake_vectors
 
