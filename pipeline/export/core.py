@@ -4,7 +4,7 @@ Everything a researcher takes out of codeer is made here, from the stage outputs
 
 * ``OUT/tables/<name>.csv`` (UTF-8, comma-separated, fixed column order; see :data:`TABLES`)
   and the same tables as sheets of ``OUT/codeer.xlsx``, with a ``toelichting`` sheet that
-  explains every column of every sheet in Dutch;
+  explains every column of every sheet (in the language of the run, Dutch by default);
 * ``OUT/figures/<name>.png`` (300 dpi) and ``.svg`` (see :mod:`pipeline.export.figures`);
 * ``OUT/project.qdpx`` and ``OUT/codebook.qdc`` (see :mod:`pipeline.export.refiqda`);
 * ``OUT/report.md`` and a self-contained ``OUT/report.html`` (see :mod:`pipeline.export.report`);
@@ -75,6 +75,7 @@ from pipeline.export.tables import (
     themes_table,
 )
 from pipeline.export.workbook import workbook_bytes
+from pipeline.i18n import _
 
 log = logging.getLogger("codeer")
 
@@ -190,10 +191,10 @@ def _build(documents: pd.DataFrame, segments: pd.DataFrame, codings: pd.DataFram
         documents, segments, docs, theme_info = _rename_documents(ids, documents, segments,
                                                                   docs, theme_info)
         if any(new != old for old, new in ids.items()):
-            notes.insert(1, "Interviews zonder rij in interviews.csv, of met een naam in hun "
-                            "id, hebben in de export een neutraal id (interview-01, "
-                            "interview-02, ...); de koppeling met het bestand staat alleen in "
-                            "de privésleutel en blijft bij een volgende export gelijk.")
+            notes.insert(1, _("Interviews without a row in interviews.csv, or with a name in "
+                              "their id, have a neutral id in the export (interview-01, "
+                              "interview-02, ...); the link with the file is only in the "
+                              "private key and stays the same in a later export."))
     seg_texts = pseudo_segment_texts(segments, docs)
     scrub = Memo(pseudo)
     meta = exported_metadata(documents, scrub)
@@ -296,29 +297,29 @@ def _no_memos() -> pd.DataFrame:
 
 
 def _notes(pseudonymised: bool, have_themes: bool) -> list[str]:
-    """General remarks for the workbook's ``toelichting`` sheet."""
+    """General remarks for the workbook's ``toelichting`` sheet, in the language of the run."""
     notes = [
-        "Tellingen tellen passages: aaneengesloten zinnen uit één spreekbeurt met dezelfde code "
-        "zijn samen één codering (één rij in excerpts, één selectie in het REFI-QDA-project), "
-        "hoeveel zinnen het ook zijn. Een passage kan meer dan één code hebben.",
-        "Afgewezen passages (status rejected) tellen in geen enkele tabel mee; ze staan wel "
-        "in excerpts, met hun status. Een afgewezen zin breekt een passage in tweeën.",
-        "CSV-bestanden in tables/ zijn UTF-8 met komma als scheidingsteken; dit werkboek bevat "
-        "dezelfde tabellen.",
+        _("Counts count passages: adjacent sentences of one turn with the same code are "
+          "together one coding (one row in excerpts, one selection in the REFI-QDA project), "
+          "however many sentences there are. A passage can have more than one code."),
+        _("Rejected passages (status rejected) do not count in any table; they are in "
+          "excerpts, with their status. A rejected sentence breaks a passage in two."),
+        _("CSV files in tables/ are UTF-8 with a comma as separator; this workbook holds the "
+          "same tables."),
     ]
     if pseudonymised:
-        notes.insert(0, "Alle teksten zijn gepseudonimiseerd: namen, plaatsen, data, "
-                        "telefoonnummers en e-mailadressen zijn vervangen door placeholders "
-                        "zoals [PERSOON-1]; dezelfde persoon heeft overal dezelfde placeholder "
-                        "(volledige naam, achternaam en voornaam samen, behalve als twee "
-                        "personen in de interviews die voor- of achternaam delen). Wijken, "
-                        "buurten en bekende gebouwen zijn plaatsen: allemaal vervangen door "
-                        "[LOCATIE-n], of allemaal behouden als dat zo is ingesteld. "
-                        "De interviewers staan niet in de export.")
+        notes.insert(0, _("All texts are pseudonymised: names, places, dates, phone numbers "
+                          "and e-mail addresses are replaced by placeholders such as "
+                          "[PERSOON-1]; the same person has the same placeholder everywhere "
+                          "(full name, surname and first name together, unless two people in "
+                          "the interviews share that first name or surname). Neighbourhoods, "
+                          "districts and well-known buildings are places: all replaced by "
+                          "[LOCATIE-n], or all kept if so configured. The interviewers are not "
+                          "in the export."))
     else:
-        notes.insert(0, "LET OP: niet gepseudonimiseerd (--no-pseudonymise). De teksten bevatten "
-                        "namen en andere herleidbare gegevens; deel deze bestanden niet.")
+        notes.insert(0, _("NOTE: not pseudonymised (--no-pseudonymise). The texts contain "
+                          "names and other identifying details; do not share these files."))
     if not have_themes:
-        notes.append("De bladen themes en theme_interview ontbreken: `codeer themes` is (nog) "
-                     "niet gedraaid.")
+        notes.append(_("The sheets themes and theme_interview are missing: `codeer themes` has "
+                       "not been run (yet)."))
     return notes

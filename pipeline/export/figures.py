@@ -1,4 +1,5 @@
-"""Figures of the export: PNG (300 dpi) and SVG, Dutch labels, readable at report size.
+"""Figures of the export: PNG (300 dpi) and SVG, labels in the language of the run (Dutch by
+default, :mod:`pipeline.i18n`), readable at report size.
 
 Every figure is 16 cm wide (taller when there are many codes or themes), with text of at least
 8 pt. Bars use the codebook's colours (:meth:`pipeline.coding.codebook.Codebook.color_of`);
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipeline.coding.codebook import Code, Codebook
-from pipeline.vocab import METHOD_NAMES, METHODS
+from pipeline.i18n import N_, _
+from pipeline.vocab import METHODS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,20 +40,35 @@ MISSING_COLOR = "#EEEEEE"
 
 SMALL_TALK_COLOR = "#CCCCCC"
 
-#: Figure name -> caption (Dutch), in report order. Titles and labels inside the figures come
-#: from the codebook (its name, theme and code names), so they fit any codebook.
+#: Figure name -> caption, in report order (English here; :func:`caption` gives it in the
+#: language of the run). Titles and labels inside the figures come from the codebook (its
+#: name, theme and code names), so they fit any codebook.
 CAPTIONS = {
-    "codes": "Aantal gecodeerde passages per code, gegroepeerd per thema van het codeboek; "
-             "tussen haakjes in hoeveel interviews de code voorkomt.",
-    "code_interview": "Aantal gecodeerde passages per interview en code: kleur en getal tonen "
-                      "hetzelfde aantal (leeg: geen passage).",
-    "cooccurrence": "Codes die samen voorkomen binnen dezelfde spreekbeurt.",
-    "methods": "Hoe de passages van elke code zijn gecodeerd: met een regel, door het model, "
-               "met beide of met de hand.",
-    "themes": "Thema's in wat respondenten zeiden: hoe groot ze zijn, welke code er het "
-              "dichtst bij ligt, welke het codeboek niet dekt (opkomend) en welke geen "
-              "inhoudelijk thema zijn (praatjes).",
+    "codes": N_("Number of coded passages per code, grouped by theme of the codebook; in "
+                "brackets in how many interviews the code occurs."),
+    "code_interview": N_("Number of coded passages per interview and code: colour and number "
+                         "show the same count (empty: no passage)."),
+    "cooccurrence": N_("Codes that occur together within the same turn."),
+    "methods": N_("How the passages of each code were coded: with a rule, by the model, with "
+                  "both or by hand."),
+    "themes": N_("Themes in what respondents said: how large they are, which code is closest "
+                 "to them, which the codebook does not cover (emerging) and which are not a "
+                 "theme of substance (small talk)."),
 }
+#: How each method (:data:`pipeline.vocab.METHODS`) reads in a legend or the report; in Dutch
+#: these are :data:`pipeline.vocab.METHOD_NAMES`.
+METHOD_WORDS = {"rule": N_("rule"), "embedding": N_("model"), "both": N_("rule and model"),
+                "human": N_("by hand")}
+
+
+def caption(name: str) -> str:
+    """The caption of figure ``name`` in the language of the run."""
+    return _(CAPTIONS[name])
+
+
+def method_name(method: str) -> str:
+    """How ``method`` reads for a researcher, in the language of the run."""
+    return _(METHOD_WORDS[method]) if method in METHOD_WORDS else method
 
 
 def _rc() -> dict:
@@ -98,18 +115,6 @@ def code_label(code: Code, width: int = 34, lines: int = 2) -> str:
 
 def _rows_height(n_rows: int, per_row_cm: float = 0.75, base_cm: float = 2.6) -> float:
     return max(HEIGHT_CM, base_cm + per_row_cm * n_rows)
-
-
-def _nl(value: float, decimals: int = 2) -> str:
-    """A number with a decimal comma (Dutch)."""
-    return f"{value:.{decimals}f}".replace(".", ",")
-
-
-def _nl_format():
-    """Tick formatter with a decimal comma and no needless decimals."""
-    from matplotlib.ticker import FuncFormatter
-
-    return FuncFormatter(lambda v, _pos: f"{v:g}".replace(".", ","))
 
 
 def _text_color(rgba: tuple[float, ...]) -> str:
@@ -161,15 +166,16 @@ def codes_chart(book: Codebook, code_document: pd.DataFrame) -> Figure:
             k = int(n_docs.get(obj.id, 0))
             ax.barh(y, n, color=book.color_of(obj), edgecolor="#333333", linewidth=0.4,
                     height=0.7)
-            ax.text(n + vmax * 0.01, y, f"{n} ({k} van {total_docs})", va="center",
-                    fontsize=FONT_PT)
+            ax.text(n + vmax * 0.01, y,
+                    _("{n} ({found} of {total})").format(n=n, found=k, total=total_docs),
+                    va="center", fontsize=FONT_PT)
             labels.append(code_label(obj, width=40))
         ax.set_yticks(ys, labels)
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(0, vmax * 1.22)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("aantal passages (tussen haakjes: in hoeveel interviews)")
-        ax.set_title(_title(f"{book.name}: gecodeerde passages per code"))
+        ax.set_xlabel(_("number of passages (in brackets: in how many interviews)"))
+        ax.set_title(_title(_("{name}: coded passages per code").format(name=book.name)))
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.5)
         ax.set_axisbelow(True)
     return fig
@@ -268,9 +274,10 @@ def code_interview_heatmap(book: Codebook, code_document: pd.DataFrame,
         top.spines["top"].set_visible(False)
         for _name, first, _last in groups[1:]:
             ax.axvline(first - 0.5, color="white", linewidth=2)
-        ax.set_title(_title(f"{book.name}: gecodeerde passages per interview"), pad=22)
+        ax.set_title(_title(_("{name}: coded passages per interview").format(name=book.name)),
+                     pad=22)
         bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
-        bar.set_label("aantal passages")
+        bar.set_label(_("number of passages"))
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
         bar.outline.set_visible(False)
@@ -286,7 +293,14 @@ def cooccurrence_heatmap(book: Codebook, cooc: pd.DataFrame, count: str = "n_tur
         index=ids, columns=ids).fillna(0).to_numpy(dtype=float)
     off = m.copy()
     np.fill_diagonal(off, np.nan)
-    unit = "spreekbeurten" if count == "n_turns" else "segmenten"
+    if count == "n_turns":
+        title = _("Codes together in the same turn")
+        diagonal = _("grey, in brackets: number of turns with that code")
+        both = _("number of turns with both codes")
+    else:
+        title = _("Codes together in the same segment")
+        diagonal = _("grey, in brackets: number of segments with that code")
+        both = _("number of segments with both codes")
     fig = _new(_rows_height(len(ids), 0.7, 3.2))
     with _ctx():
         import matplotlib
@@ -309,11 +323,10 @@ def cooccurrence_heatmap(book: Codebook, cooc: pd.DataFrame, count: str = "n_tur
         ax.tick_params(length=0)
         for side in ("top", "right", "bottom", "left"):
             ax.spines[side].set_visible(False)
-        same = "dezelfde spreekbeurt" if count == "n_turns" else "hetzelfde segment"
-        ax.set_title(f"Codes samen in {same}")
-        ax.set_xlabel(f"grijs, tussen haakjes: aantal {unit} met die code")
+        ax.set_title(title)
+        ax.set_xlabel(diagonal)
         bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
-        bar.set_label(f"aantal {unit} met beide codes")
+        bar.set_label(both)
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
         bar.outline.set_visible(False)
@@ -342,7 +355,7 @@ def method_chart(book: Codebook, coded: pd.DataFrame) -> Figure:
         left = pd.Series(0.0, index=ids)
         for method in METHODS:
             ax.barh(ys, shares[method], left=left, color=METHOD_COLORS[method],
-                    label=METHOD_NAMES[method], edgecolor="white", linewidth=0.5, height=0.7)
+                    label=method_name(method), edgecolor="white", linewidth=0.5, height=0.7)
             left += shares[method]
         for y, code_id in zip(ys, ids, strict=True):
             ax.text(101, y, f"n = {int(totals[code_id])}", va="center", fontsize=FONT_PT)
@@ -350,8 +363,8 @@ def method_chart(book: Codebook, coded: pd.DataFrame) -> Figure:
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(0, 112)
         ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
-        ax.set_xlabel("aandeel van de passages (niet afgewezen); n = aantal passages")
-        ax.set_title(_title(f"{book.name}: hoe de passages zijn gecodeerd"))
+        ax.set_xlabel(_("share of the passages (not rejected); n = number of passages"))
+        ax.set_title(_title(_("{name}: how the passages were coded").format(name=book.name)))
         fig.legend(ncols=4, loc="outside lower center", frameon=False, handlelength=1.2,
                    columnspacing=1.0)
     return fig
@@ -359,7 +372,7 @@ def method_chart(book: Codebook, coded: pd.DataFrame) -> Figure:
 
 def theme_caption(topic: object, label: object, width: int = 42) -> str:
     """``"Thema 3: label"`` on at most two lines (the label shortened with … when longer)."""
-    text = f"Thema {topic}: {label}"
+    text = _("Theme {topic}: {label}").format(topic=topic, label=label)
     lines = textwrap.wrap(text, width=width)
     if len(lines) > 2:
         lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), width=width, placeholder=" …")]
@@ -367,14 +380,15 @@ def theme_caption(topic: object, label: object, width: int = 42) -> str:
 
 
 def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25,
-                 unit: str = "segmenten") -> Figure | None:
+                 unit: str | None = None) -> Figure | None:
     """Bars: size of each theme, its label and nearest code; emerging themes highlighted,
     small talk (no theme of substance) greyed.
 
     Args:
         themes_tbl: The ``themes`` table.
         max_themes: The largest themes shown.
-        unit: What the themes are made of, for the axis ("zinnen", "segmenten").
+        unit: What the themes are made of, in words for the axis ("zinnen"); default:
+            segments, in the language of the run.
 
     Returns:
         The figure, or ``None`` when there are no themes (outliers, topic -1, are left out).
@@ -386,6 +400,7 @@ def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25,
     if df.empty:
         return None
     df = df.head(max_themes)
+    unit = unit or _("segments")
     fig = _new(_rows_height(len(df), 0.8, 3.0))
     with _ctx():
         ax = fig.add_subplot()
@@ -400,26 +415,28 @@ def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25,
                     edgecolor="#333333", linewidth=0.4, height=0.7)
             best = row.get("best_code_id")
             best = "" if best is None or pd.isna(best) or best == "" else str(best)
+            # small_talk is the themes stage's description, "praatjes: <kinds> (n van m ...)"
             kind = re.sub(r"\s*\(.*\)$", "", talk.removeprefix("praatjes: "))
-            detail = f"  (praatje: {kind})" if talk else f"  → {best}" if best else ""
+            detail = ("  " + _("(small talk: {kind})").format(kind=kind) if talk
+                      else f"  → {best}" if best else "")
             ax.text(row["size"] + vmax * 0.01, y, f"{row['size']}{detail}", va="center",
                     fontsize=FONT_PT, fontweight="bold" if emerging else "normal")
         ax.set_yticks(ys, [theme_caption(r["topic"], r["label"])
                            for r in df.to_dict("records")])
         ax.tick_params(axis="y", length=0)
         ax.set_xlim(0, vmax * 1.45)
-        ax.set_xlabel(f"aantal {unit} (→ de code die er het dichtst bij ligt)")
-        ax.set_title("Thema's in wat respondenten zeiden")
+        ax.set_xlabel(_("number of {units} (→ the code closest to it)").format(units=unit))
+        ax.set_title(_("Themes in what respondents said"))
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.5)
         ax.set_axisbelow(True)
         handles = [
             Patch(facecolor=EMERGING_COLOR, hatch="///", edgecolor="#333333",
-                  label="opkomend (past bij geen code)"),
-            Patch(facecolor=KNOWN_COLOR, edgecolor="#333333", label="past bij een code"),
+                  label=_("emerging (fits no code)")),
+            Patch(facecolor=KNOWN_COLOR, edgecolor="#333333", label=_("fits a code")),
         ]
         if "small_talk" in df.columns and df["small_talk"].notna().any():
             handles.append(Patch(facecolor=SMALL_TALK_COLOR, edgecolor="#333333",
-                                 label="praatje (geen thema)"))
+                                 label=_("small talk (not a theme)")))
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
                    frameon=False)
     return fig
@@ -427,7 +444,7 @@ def themes_chart(themes_tbl: pd.DataFrame, max_themes: int = 25,
 
 def build_figures(
     book: Codebook, tables: dict[str, pd.DataFrame], counted_codings: pd.DataFrame | None = None,
-    unit: str = "segmenten",
+    unit: str | None = None,
 ) -> dict[str, tuple[bytes, bytes]]:
     """Every figure as name -> (PNG, SVG), in :data:`CAPTIONS` order.
 
@@ -437,7 +454,8 @@ def build_figures(
             ``excerpts``, ``themes``).
         counted_codings: Passages per code with ``code_id``, ``method`` (and ``status``) for
             the methods figure; default: the ``excerpts`` table.
-        unit: What a segment is, in words ("zinnen"), for the themes figure.
+        unit: What a segment is, in words ("zinnen"), for the themes figure; default:
+            segments, in the language of the run.
     """
     coded = counted_codings if counted_codings is not None else tables["excerpts"]
     figs: dict[str, Figure | None] = {

@@ -1,6 +1,7 @@
 """The draft report: Markdown with figures beside it, and one self-contained HTML page.
 
-The report is a draft for publication, in Dutch, built from the codebook whatever its subject:
+The report is a draft for publication, in the language of the run (Dutch by default,
+:mod:`pipeline.i18n`), built from the codebook whatever its subject:
 a short method section, then per theme of the codebook and per code how many passages carry it,
 in how many interviews and with which respondents (functions, departments), with up to three
 quotes; then the emerging themes with three quotes each, questions for the analysis, and an
@@ -21,6 +22,8 @@ What a reader meets:
   Each concept has one word: *passage* (coded text), *thema* (a theme of the codebook in its
   section headings; "opkomend thema" for what ``codeer themes`` found), *duiding* (the
   researcher's interpretation, left open), *vragen voor de analyse* (the closing questions).
+* **Numbers as the language writes them** (:func:`pipeline.i18n.thousands`,
+  :func:`pipeline.i18n.decimal`): 13.949 and 28,5% in Dutch, 13,949 and 28.5% in English.
 
 Quotes come from the ``excerpts`` table and the pseudonymised segment texts, so they are
 pseudonymised whenever the export is. Pure: frames in, text out. :func:`render_html` embeds
@@ -40,25 +43,35 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.coding.codebook import Code, Codebook
 from pipeline.export import passages as passages_mod
+from pipeline.export.figures import CAPTIONS, caption, method_name
 from pipeline.export.tables import Neighbours
-from pipeline.vocab import METHOD_NAMES, METHODS, STATUS_NAMES
+from pipeline.i18n import N_, _, decimal, language, ngettext, thousands
+from pipeline.vocab import METHODS
 
 N_QUOTES = 3
 QUOTE_MIN_WORDS = 6
 QUOTE_MAX_CHARS = 400
 CONTEXT_MAX_CHARS = 200
 STATUS_RANK = {"accepted": 0, "auto": 1}
-#: How a status reads in the report.
-STATUS_WORDS = {"auto": "nog niet beoordeeld", "accepted": "geaccepteerd",
-                "rejected": "afgewezen"}
+#: How a status reads in the report (translated where shown).
+STATUS_WORDS = {"auto": N_("not yet reviewed"), "accepted": N_("accepted after review"),
+                "rejected": N_("rejected")}
+#: The headings of the memos appendix, by what a memo is about.
+MEMO_HEADINGS = {"project": N_("About the project"), "document": N_("About an interview"),
+                 "code": N_("About a code"), "passage": N_("About a passage")}
+
+
+def _sentence_words() -> tuple[str, str]:
+    return _("sentence"), _("sentences")
 
 
 def unit_words(segments: pd.DataFrame) -> tuple[str, str]:
-    """What a segment is, in words (singular, plural): sentences, or turns (``--unit turn``)."""
+    """What a segment is, in words (singular, plural) in the language of the run: sentences,
+    or turns (``--unit turn``)."""
     if segments.empty:
-        return "zin", "zinnen"
+        return _sentence_words()
     per_turn = segments.groupby(["document_id", "turn_index"]).size()
-    return ("zin", "zinnen") if int(per_turn.max()) > 1 else ("spreekbeurt", "spreekbeurten")
+    return _sentence_words() if int(per_turn.max()) > 1 else (_("turn"), _("turns"))
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ class Summary:
     n_codes: int
     n_themes: int
     pseudonymised: bool
-    unit: tuple[str, str] = ("zin", "zinnen")
+    unit: tuple[str, str] = field(default_factory=_sentence_words)
 
     @classmethod
     def from_frames(cls, documents: pd.DataFrame, segments: pd.DataFrame,
@@ -129,18 +142,35 @@ def md_escape(text: str) -> str:
     return re.sub(r"\](?=[(\[:])", r"\\]", text).replace("![", "!\\[")
 
 
-def _nl(value: float, decimals: int = 2) -> str:
-    """A number the Dutch way: decimal comma."""
-    return f"{value:.{decimals}f}".replace(".", ",")
-
-
-def _int(value: int) -> str:
-    """A whole number the Dutch way: a full stop between thousands (13.949)."""
-    return f"{value:,}".replace(",", ".")
-
-
 def _n(value: int, one: str, many: str) -> str:
-    return f"{_int(value)} {one if value == 1 else many}"
+    """A count of segments in words: ``one``/``many`` are :func:`unit_words` (already in the
+    language of the run, which picks the singular for 1 alone, as Dutch and English do)."""
+    return f"{thousands(value)} {one if value == 1 else many}"
+
+
+def _passages(n: int) -> str:
+    return ngettext("{n} passage", "{n} passages", n).format(n=thousands(n))
+
+
+def _interviews(n: int) -> str:
+    return ngettext("{n} interview", "{n} interviews", n).format(n=thousands(n))
+
+
+def _departments(n: int) -> str:
+    return ngettext("{n} department", "{n} departments", n).format(n=thousands(n))
+
+
+def _themes(n: int) -> str:
+    return ngettext("{n} theme", "{n} themes", n).format(n=thousands(n))
+
+
+def _heading(level: int, text: str) -> str:
+    return f"{'#' * level} {text}"
+
+
+def _quoted(text: str) -> str:
+    """``text`` between the language's quotation marks („…” in Dutch)."""
+    return _("“{text}”").format(text=text)
 
 
 def _known(value: object) -> bool:
@@ -176,7 +206,8 @@ def _clip_passage(text: str, limit: int = QUOTE_MAX_CHARS) -> tuple[str, bool]:
 def _join(items: Sequence[str], limit: int = 8) -> str:
     items = list(items)
     if len(items) > limit:
-        return ", ".join(items[:limit]) + f" en {len(items) - limit} andere"
+        return _("{items} and {n} more").format(items=", ".join(items[:limit]),
+                                                n=len(items) - limit)
     return ", ".join(items)
 
 
@@ -250,7 +281,8 @@ def _quote_line(q: Quote, note: str = "") -> str:
     if _known(q.function):
         who += f", {md_escape(str(q.function))}"
     extra = f" · {note}" if note else ""
-    return f"> „{' '.join(parts)}”  \n> — *{who}* · citaat {q.number}{extra}"
+    number = _("quote {number}").format(number=q.number)
+    return f"> {_quoted(' '.join(parts))}  \n> — *{who}* · {number}{extra}"
 
 
 def pick_quotes(excerpts: pd.DataFrame, code_id: str, quotes: Quotes | None = None,
@@ -287,8 +319,10 @@ def pick_quotes(excerpts: pd.DataFrame, code_id: str, quotes: Quotes | None = No
     return df.head(n)
 
 
-def _figure(name: str, caption: str) -> str:
-    return f"![{md_escape(caption)}](figures/{name}.png)\n\n*Figuur: {md_escape(caption)}*"
+def _figure(name: str) -> str:
+    text = md_escape(caption(name))
+    below = _("Figure: {caption}").format(caption=text)
+    return f"![{text}](figures/{name}.png)\n\n*{below}*"
 
 
 # --------------------------------------------------------------------------- sections
@@ -316,39 +350,51 @@ def _method_section(s: Summary, interviews: pd.DataFrame) -> list[str]:
     rejected = s.by_status.get("rejected", 0)
     who = md_escape(_join(functions, 12))
     if n_departments:
-        who += f"; {_n(n_departments, 'afdeling', 'afdelingen')}"
+        who += f"; {_departments(n_departments)}"
+    review = _("- **Review:** {accepted} of the {passages} accepted, {open} not (fully) "
+               "reviewed yet.").format(accepted=thousands(accepted),
+                                       passages=_passages(s.n_passages),
+                                       open=thousands(s.n_passages - accepted))
+    if rejected:
+        review += " " + ngettext("{n} rejected passage does not count anywhere.",
+                                 "{n} rejected passages do not count anywhere.",
+                                 rejected).format(n=thousands(rejected))
+    else:
+        review += " " + _("Rejected passages do not count anywhere.")
     lines = [
-        "## Methode",
+        _heading(2, _("Method")),
         "",
-        f"- **Interviews:** {_n(s.n_interviews, 'interview', 'interviews')} ({who}), samen "
-        f"{_int(s.n_words)} woorden; {_int(s.n_respondent_segments)} van de "
-        f"{_n(s.n_segments, one, many)} zijn van respondenten.",
-        f"- **Codeboek:** *{md_escape(s.codebook_name)}*, "
-        f"{_n(s.n_codes, 'code', 'codes')} in {_n(s.n_themes, 'thema', 'thema’s')}.",
-        f"- **Codering:** codeer schat per {one} en per code hoe waarschijnlijk het is dat een "
-        "onderzoeker die code toekent, met een model dat leert van het codeboek (definities, "
-        "voorbeelden, regels) en van elke beoordeling in de review. Een "
-        f"{one} boven de drempel van een code krijgt die code; aangrenzende {many} uit één "
-        "spreekbeurt met dezelfde code vormen samen één *passage*, en een passage kan meer "
-        f"dan één code hebben. Resultaat: **{_n(s.n_passages, 'passage', 'passages')}** in "
-        f"{s.n_coded_interviews} van de {_n(s.n_interviews, 'interview', 'interviews')} "
-        f"({_n(s.n_passage_segments, one, many)}, {_nl(share, 1)}% van wat respondenten "
-        "zeiden).",
-        f"- **Review:** {_int(accepted)} van de {_n(s.n_passages, 'passage', 'passages')} "
-        f"geaccepteerd, {_int(s.n_passages - accepted)} nog niet (helemaal) beoordeeld. "
-        + (f"{_n(rejected, 'afgewezen passage telt', 'afgewezen passages tellen')} nergens "
-           "mee." if rejected else "Afgewezen passages tellen nergens mee."),
-        "- **Citaten:** de gecodeerde passage staat **vet**, met de zin ervoor en erna uit "
-        "dezelfde spreekbeurt; geen citaat komt twee keer voor. Hoe elk citaat is gecodeerd "
-        "staat in de bijlage.",
+        _("- **Interviews:** {interviews} ({who}), {words} words in all; {respondent} of the "
+          "{segments} are from respondents.").format(
+            interviews=_interviews(s.n_interviews), who=who, words=thousands(s.n_words),
+            respondent=thousands(s.n_respondent_segments),
+            segments=_n(s.n_segments, one, many)),
+        _("- **Codebook:** *{name}*, {codes} in {themes}.").format(
+            name=md_escape(s.codebook_name),
+            codes=ngettext("{n} code", "{n} codes", s.n_codes).format(n=thousands(s.n_codes)),
+            themes=_themes(s.n_themes)),
+        _("- **Coding:** codeer estimates for each {unit} and each code how likely it is that a "
+          "researcher gives it that code, with a model that learns from the codebook "
+          "(definitions, examples, rules) and from every decision in the review. A {unit} "
+          "above the threshold of a code gets that code; adjacent {units} of one turn with the "
+          "same code together form one *passage*, and a passage can have more than one code. "
+          "Result: **{passages}** in {coded} of the {interviews} ({segments}, {share}% of what "
+          "respondents said).").format(
+            unit=one, units=many, passages=_passages(s.n_passages),
+            coded=s.n_coded_interviews, interviews=_interviews(s.n_interviews),
+            segments=_n(s.n_passage_segments, one, many), share=decimal(share, 1)),
+        review,
+        _("- **Quotes:** the coded passage is in **bold**, with the sentence before and after "
+          "it from the same turn; no quote appears twice. How each quote was coded is in the "
+          "appendix."),
     ]
     if s.pseudonymised:
-        lines.append("- **Pseudonimisering:** namen, plaatsen, data, telefoonnummers en "
-                     "e-mailadressen in de citaten zijn vervangen door placeholders zoals "
-                     "\\[PERSOON-1\\].")
+        lines.append(_("- **Pseudonymisation:** names, places, dates, phone numbers and e-mail "
+                       "addresses in the quotes have been replaced by placeholders such as "
+                       "\\[PERSOON-1\\]."))
     else:
-        lines.append("- **Let op:** deze export is *niet* gepseudonimiseerd; de citaten kunnen "
-                     "namen bevatten. Deel dit rapport niet.")
+        lines.append(_("- **Note:** this export is *not* pseudonymised; the quotes may contain "
+                       "names. Do not share this report."))
     return lines
 
 
@@ -358,18 +404,23 @@ def _code_section(code: Code, tables: dict[str, pd.DataFrame], quotes: Quotes,
     mine = cd[(cd["code_id"] == code.id) & (cd["n_passages"] > 0)]
     n_passages = int(mine["n_passages"].sum())
     docs = list(mine["document_id"])
-    lines = [f"### {md_escape(code.id)} {md_escape(code.name)}", ""]
+    lines = [_heading(3, f"{md_escape(code.id)} {md_escape(code.name)}"), ""]
     if code.definition.strip():
-        lines += [f"*Definitie:* {md_escape(code.definition.strip())}", ""]
+        lines += [_("*Definition:* {definition}").format(
+            definition=md_escape(code.definition.strip())), ""]
     if not n_passages:
-        return lines + ["Geen passage met deze code (ook niet na review).", "",
-                        "*Duiding:* …", ""]
+        return lines + [_("No passage with this code (not even after review)."), "",
+                        _("*Interpretation:* …"), ""]
     functions, n_departments = _who(docs, tables["interviews"])
-    where = (f"**{_n(n_passages, 'passage', 'passages')}** in **{len(docs)} van de {n_docs} "
-             f"interviews** ({md_escape(_join(functions))})")
+    where = {"passages": _passages(n_passages), "found": len(docs), "total": n_docs,
+             "functions": md_escape(_join(functions))}
     if n_departments:
-        where += f", uit **{_n(n_departments, 'afdeling', 'afdelingen')}**"
-    lines += [where + ".", ""]
+        text = _("**{passages}** in **{found} of the {total} interviews** ({functions}), from "
+                 "**{departments}**.").format(departments=_departments(n_departments), **where)
+    else:
+        text = _("**{passages}** in **{found} of the {total} interviews** "
+                 "({functions}).").format(**where)
+    lines += [text, ""]
     picked = pick_quotes(tables["excerpts"], code.id, quotes)
     if picked.empty:  # every passage of the code is shown already, with another code
         ex = tables["excerpts"]
@@ -377,20 +428,23 @@ def _code_section(code: Code, tables: dict[str, pd.DataFrame], quotes: Quotes,
         refs = sorted({quotes.shown[seg] for ids in mine["segment_ids"]
                        for seg in str(ids).split() if seg in quotes.shown})
         if refs:
-            lines += [f"Geen eigen citaat: de passages met deze code staan al in "
-                      f"{'citaat' if len(refs) == 1 else 'citaten'} "
-                      f"{_join([str(r) for r in refs])}.", ""]
+            lines += [ngettext(
+                "No quote of its own: the passages with this code are already in quote "
+                "{quotes}.",
+                "No quote of its own: the passages with this code are already in quotes "
+                "{quotes}.", len(refs)).format(quotes=_join([str(r) for r in refs])), ""]
     for q in picked.to_dict("records"):
         quote = quotes.take(
             str(q["segment_ids"]).split(), q["text"], q["document_id"],
             q.get("respondent_function"), code_id=code.id, status=q["status"],
             method=q["method"], probability=q["probability"], evidence=q["evidence"] or "",
             other_codes=q.get("other_codes") or "")
-        note = "nog niet beoordeeld" if q["status"] == "auto" else ""
+        note = _(STATUS_WORDS["auto"]) if q["status"] == "auto" else ""
         if quote.other_codes:
-            note = ", ".join(p for p in (note, f"ook {md_escape(quote.other_codes)}") if p)
+            also = _("also {codes}").format(codes=md_escape(quote.other_codes))
+            note = ", ".join(p for p in (note, also) if p)
         lines += [_quote_line(quote, note), ""]
-    lines += ["*Duiding:* …", ""]
+    lines += [_("*Interpretation:* …"), ""]
     return lines
 
 
@@ -399,10 +453,10 @@ def _emerging_section(tables: dict[str, pd.DataFrame], theme_quotes: dict[int, l
     from pipeline.themes.core import batch_warning
 
     one, many = unit
-    lines = ["## Opkomende thema's", ""]
+    lines = [_heading(2, _("Emerging themes")), ""]
     if "themes" not in tables:
-        return lines + ["`codeer themes` is niet gedraaid; er zijn dus geen opkomende thema's "
-                        "bepaald.", ""]
+        return lines + [_("`codeer themes` has not been run, so no emerging themes were "
+                          "found."), ""]
     themes = tables["themes"]
     found = themes[themes["topic"] >= 0]
     talk = found["small_talk"].map(_known) if "small_talk" in found else \
@@ -410,36 +464,46 @@ def _emerging_section(tables: dict[str, pd.DataFrame], theme_quotes: dict[int, l
     emerging = found[found["emerging"].astype(bool) & ~talk]
     emerging = emerging.sort_values(["size", "topic"], ascending=[False, True])
     total = int(themes["size"].sum())
-    said = _n(total, f"{one} van respondenten", f"{many} van respondenten")
-    lines += [
-        f"`codeer themes` deelde {said} op inhoud in, los van het codeboek: "
-        f"{_n(len(found), 'thema', 'thema’s')}. Daarvan "
-        + (f"{'past' if len(emerging) == 1 else 'passen'} er {len(emerging)} bij geen enkele "
-           "code goed genoeg: ze kunnen wijzen op iets wat het codeboek (nog) mist."
-           if len(emerging) else "past elk thema bij een code.")
-        + ((f" {_n(int(talk.sum()), 'thema is', 'thema’s zijn')} praatjes (begroetingen, "
-            "kennismaking, de opname, contactgegevens, korte reacties) en "
-            f"{'telt' if int(talk.sum()) == 1 else 'tellen'} niet mee.") if talk.any()
-           else ""),
-        "",
-    ]
+    text = _("`codeer themes` grouped {segments} from respondents by content, apart from the "
+             "codebook: {themes}.").format(segments=_n(total, one, many),
+                                           themes=_themes(len(found)))
+    if len(emerging):
+        text += " " + ngettext(
+            "Of these, {n} fits no code well enough: it may point to something the codebook "
+            "(still) misses.",
+            "Of these, {n} fit no code well enough: they may point to something the codebook "
+            "(still) misses.", len(emerging)).format(n=len(emerging))
+    else:
+        text += " " + _("Of these, every theme fits a code.")
+    if talk.any():
+        n_talk = int(talk.sum())
+        text += " " + ngettext(
+            "{n} theme is small talk (greetings, introductions, the recording, contact "
+            "details, short reactions) and does not count.",
+            "{n} themes are small talk (greetings, introductions, the recording, contact "
+            "details, short reactions) and do not count.", n_talk).format(n=thousands(n_talk))
+    lines += [text, ""]
     warning = batch_warning(total, len(found))
     if warning:
-        lines += [f"> **Let op:** {md_escape(warning)}", ""]
+        lines += [_("> **Note:** {warning}").format(warning=md_escape(warning)), ""]
     interviews = tables.get("interviews")
     for row in emerging.to_dict("records"):
-        lines += [f"### Thema {row['topic']}: {md_escape(row['label'])}", ""]
+        lines += [_heading(3, _("Theme {topic}: {label}").format(
+            topic=row["topic"], label=md_escape(row["label"]))), ""]
         docs = [d.strip() for d in str(row.get("interviews") or "").split(",") if d.strip()]
         functions = _who(docs, interviews)[0] if interviews is not None else docs
-        text = (f"{_n(int(row['size']), one, many)} in "
-                f"{_n(int(row['n_interviews']), 'interview', 'interviews')}"
-                + (f" ({md_escape(_join(functions))})" if functions else "") + ".")
+        size = {"segments": _n(int(row["size"]), one, many),
+                "interviews": _interviews(int(row["n_interviews"]))}
+        if functions:
+            text = _("{segments} in {interviews} ({functions}).").format(
+                functions=md_escape(_join(functions)), **size)
+        else:
+            text = _("{segments} in {interviews}.").format(**size)
         best = row.get("best_code_id")
         if _known(best):
             name = row.get("best_code_name")
-            text += (f" Ligt het dichtst bij {md_escape(str(best))}"
-                     + (f" {md_escape(str(name))}" if _known(name) else "")
-                     + ", maar niet dichtbij genoeg.")
+            nearest = md_escape(str(best)) + (f" {md_escape(str(name))}" if _known(name) else "")
+            text += " " + _("Closest to {code}, but not close enough.").format(code=nearest)
         lines += [text, ""]
         taken = 0
         for cand in theme_quotes.get(int(row["topic"]), []):
@@ -453,37 +517,40 @@ def _emerging_section(tables: dict[str, pd.DataFrame], theme_quotes: dict[int, l
             taken += 1
     small = found[talk]
     if len(small):
-        lines += ["Niet meegeteld (praatjes, geen inhoudelijk thema):", ""]
+        lines += [_("Not counted (small talk, not a theme of substance):"), ""]
         for row in small.sort_values("topic").to_dict("records"):
-            lines.append(f"- Thema {row['topic']} ({md_escape(row['label'])}): "
-                         f"{md_escape(str(row['small_talk']).removeprefix('praatjes: '))}.")
+            # small_talk is the themes stage's description: "praatjes: <kinds> (n van m ...)"
+            kind = str(row["small_talk"]).removeprefix("praatjes: ")
+            lines.append("- " + _("Theme {topic} ({label}): {kind}.").format(
+                topic=row["topic"], label=md_escape(row["label"]), kind=md_escape(kind)))
         lines.append("")
     return lines
 
 
 def _quotes_appendix(quotes: Quotes, s: Summary) -> list[str]:
     coded = [q for q in quotes.all if q.code_id]
-    methods = ", ".join(f"{METHOD_NAMES.get(m, m)} {s.by_method.get(m, 0)}" for m in METHODS)
+    methods = ", ".join(f"{method_name(m)} {s.by_method.get(m, 0)}" for m in METHODS)
     lines = [
-        "## Bijlage: hoe de citaten zijn gecodeerd",
+        _heading(2, _("Appendix: how the quotes were coded")),
         "",
-        f"Alle {_n(s.n_passages, 'passage', 'passages')} naar hoe ze zijn gecodeerd: "
-        f"{methods}. Per citaat hieronder: de *kans* is hoe waarschijnlijk het volgens het model "
-        "van codeer is dat een onderzoeker de code op deze passage accepteert (0 tot 1; de "
-        "hoogste van de zinnen van de passage); de onderbouwing noemt de woorden waarop een "
-        "regel trof en het voorbeeld uit het codeboek dat het meest lijkt. Citaten bij de "
-        "opkomende thema's zijn niet gecodeerd.",
+        _("How all {passages} were coded: {methods}.").format(
+            passages=_passages(s.n_passages), methods=methods)
+        + " " + _("For each quote below: the *probability* is how likely codeer's model "
+                  "thinks it is that a researcher accepts the code on this passage (0 to 1; "
+                  "the highest of the passage's sentences); the evidence names the words a "
+                  "rule matched and the codebook example it most resembles. Quotes under the "
+                  "emerging themes are not coded."),
         "",
     ]
     if not coded:
         return lines
-    lines += ["| citaat | code | interview | status | gecodeerd door | kans | onderbouwing |",
+    lines += [_("| quote | code | interview | status | coded by | probability | evidence |"),
               "|---:|---|---|---|---|---:|---|"]
     for q in coded:
-        prob = "" if q.method == "human" or pd.isna(q.probability) else _nl(q.probability)
-        cells = [str(q.number), md_escape(q.code_id), md_escape(q.document_id),
-                 STATUS_WORDS.get(q.status, STATUS_NAMES.get(q.status, q.status)),
-                 md_escape(METHOD_NAMES.get(q.method, q.method)), prob,
+        prob = "" if q.method == "human" or pd.isna(q.probability) else decimal(q.probability, 2)
+        status = _(STATUS_WORDS[q.status]) if q.status in STATUS_WORDS else q.status
+        cells = [str(q.number), md_escape(q.code_id), md_escape(q.document_id), status,
+                 md_escape(method_name(q.method)), prob,
                  md_escape(_clip(q.evidence, 160)) if q.evidence else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
@@ -497,7 +564,7 @@ def render_markdown(
     figures: Sequence[str],
     near: Neighbours | None = None,
 ) -> str:
-    """The draft report as Markdown.
+    """The draft report as Markdown, in the language of the run.
 
     Args:
         summary: Counts for the method section.
@@ -510,28 +577,26 @@ def render_markdown(
         near: The segments around a passage with their (pseudonymised) texts, for the
             context of each quote; None: quotes without context.
     """
-    from pipeline.export.figures import CAPTIONS
-
     interviews = tables["interviews"]
     n_docs = len(interviews)
     quotes = Quotes(near)
     lines = [
-        f"# {md_escape(summary.codebook_name)}: conceptrapportage",
+        _heading(1, _("{name}: draft report").format(name=md_escape(summary.codebook_name))),
         "",
-        f"*Concept, automatisch opgesteld door codeer {__version__}. Controleer elk citaat in "
-        "zijn context (tables/excerpts.csv of het REFI-QDA-project) voordat je het "
-        "gebruikt.*",
+        _("*Draft, written automatically by codeer {version}. Check every quote in its context "
+          "(tables/excerpts.csv or the REFI-QDA project) before you use it.*").format(
+            version=__version__),
         "",
         *_method_section(summary, interviews),
         "",
     ]
     if "codes" in figures:
-        lines += [_figure("codes", CAPTIONS["codes"]), ""]
+        lines += [_figure("codes"), ""]
     for theme in book.themes:
         codes = [c for c in book.codes if c.theme == theme.id]
         if not codes:
             continue
-        lines += [f"## {md_escape(theme.name)}", ""]
+        lines += [_heading(2, md_escape(theme.name)), ""]
         if theme.description.strip():
             lines += [md_escape(theme.description.strip()), ""]
         for code in codes:
@@ -539,17 +604,18 @@ def render_markdown(
     lines += _emerging_section(tables, theme_quotes, quotes, summary.unit)
     rest = [f for f in CAPTIONS if f in figures and f != "codes"]
     if rest:
-        lines += ["## Figuren", ""]
+        lines += [_heading(2, _("Figures")), ""]
         for name in rest:
-            lines += [_figure(name, CAPTIONS[name]), ""]
+            lines += [_figure(name), ""]
     lines += [
-        "## Vragen voor de analyse",
+        _heading(2, _("Questions for the analysis")),
         "",
-        "- Welke codes komen in (bijna) alle interviews terug, en welke maar in één of twee?",
-        "- Waar verschillen functies, afdelingen of clusters van elkaar?",
-        "- Welke opkomende thema's verdienen een eigen code of een aanpassing van het "
-        "codeboek?",
-        "- Welke citaten zijn na controle in hun context echt representatief?",
+        "- " + _("Which codes come back in (almost) every interview, and which in only one or "
+                 "two?"),
+        "- " + _("Where do functions, departments or clusters differ from each other?"),
+        "- " + _("Which emerging themes deserve a code of their own or a change to the "
+                 "codebook?"),
+        "- " + _("Which quotes, once checked in their context, are truly representative?"),
         "",
     ]
     lines += _quotes_appendix(quotes, summary)
@@ -562,16 +628,15 @@ def _memos_section(tables: dict[str, pd.DataFrame]) -> list[str]:
     memos = tables.get("memos")
     if memos is None or memos.empty:
         return []
-    lines = ["## Bijlage: memo's", "",
-             f"{_n(len(memos), 'memo', 'memo’s')} van onderzoekers (`codeer memo`, het "
-             "reviewnotebook of een CAQDAS via `codeer import`), oudste eerst.", ""]
-    headings = {"project": "Over het project", "document": "Over een interview",
-                "code": "Over een code", "passage": "Over een passage"}
-    for about, heading in headings.items():
+    count = ngettext("{n} memo", "{n} memos", len(memos)).format(n=thousands(len(memos)))
+    lines = [_heading(2, _("Appendix: memos")), "",
+             _("{memos} by researchers (`codeer memo`, the review notebook or a CAQDAS via "
+               "`codeer import`), oldest first.").format(memos=count), ""]
+    for about, heading in MEMO_HEADINGS.items():
         mine = memos[memos["about"] == about]
         if mine.empty:
             continue
-        lines += [f"### {heading}", ""]
+        lines += [_heading(3, _(heading)), ""]
         for m in mine.to_dict("records"):
             when = str(m.get("timestamp") or "")[:10]
             subject = {"document": m.get("document_id"), "code": m.get("code_id"),
@@ -581,7 +646,7 @@ def _memos_section(tables: dict[str, pd.DataFrame]) -> list[str]:
             lines.append(f"- *{head}:* {md_escape(str(m['text']))}")
             passage = m.get("passage")
             if about == "passage" and passage is not None and not pd.isna(passage):
-                lines.append(f"  > „{md_escape(str(passage))}”")
+                lines.append(f"  > {_quoted(md_escape(str(passage)))}")
         lines.append("")
     return lines
 
@@ -616,8 +681,9 @@ def render_html(markdown_text: str, figures: dict[str, bytes], title: str) -> st
         return f'src="data:image/png;base64,{data}"'
 
     body = re.sub(r'src="figures/([^"/]+)\.png"', embed, body)
+    head = html.escape(_("{name}: draft report").format(name=title))
     return (
-        "<!DOCTYPE html>\n<html lang=\"nl\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<title>{html.escape(title)}: conceptrapportage</title>\n<style>{_CSS}</style>\n"
+        f"<!DOCTYPE html>\n<html lang=\"{language()}\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{head}</title>\n<style>{_CSS}</style>\n"
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"
     )

@@ -1,8 +1,9 @@
-"""The export's tables: one DataFrame per CSV file and workbook sheet, with Dutch descriptions.
+"""The export's tables: one DataFrame per CSV file and workbook sheet, with descriptions.
 
-Every exported table is listed in :data:`TABLES` with its columns in their fixed order and a
-Dutch explanation of each (the workbook's ``toelichting`` sheet is made from it). The functions
-here are pure: frames in, frames out; texts arrive already pseudonymised.
+Every exported table is listed in :data:`TABLES` with its columns in their fixed order and an
+explanation of each, in the language of the run (the workbook's ``toelichting`` sheet is made
+from it). The functions here are pure: frames in, frames out; texts arrive already
+pseudonymised.
 
 Counts count *passages* (:mod:`pipeline.export.passages`): adjacent sentences of one turn with
 the same code are one coding, whatever the number of sentences. Sizes (how much an interview
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -35,176 +36,205 @@ CONTEXT_CHARS = 160
 
 # --------------------------------------------------------------------------- table contracts
 
-_SEGMENT = "segment (een zin, of een hele spreekbeurt bij --unit turn)"
-_PASSAGE = ("passage: aaneengesloten zinnen uit één spreekbeurt met dezelfde code; telt als één "
-            "codering, hoeveel zinnen ze ook heeft")
-_SHARE = ("aandeel: segmenten gedeeld door respondentsegmenten (0-1), dus welk deel van wat de "
-          "respondent zei deze code heeft; leeg als er geen respondentsegmenten zijn")
-_THEME = "naam van het thema in het codeboek waar de code onder valt (bijv. Aan tafel)"
+_SHARE = N_("share: segments divided by respondent segments (0-1), i.e. the part of what the "
+            "respondent said that has this code; empty when there are no respondent segments")
+_THEME = N_("name of the codebook theme the code falls under (e.g. Aan tafel)")
 
-#: Every exported table: a Dutch description and its columns, in their fixed order.
-TABLES: dict[str, tuple[str, dict[str, str]]] = {
+
+class _Explained(Mapping[str, tuple[str, dict[str, str]]]):
+    """The table contracts, their explanations translated each time they are read.
+
+    The texts are marked with :func:`pipeline.i18n.N_` (English); reading a table gives its
+    description and column explanations in the language of the run, so the workbook's
+    ``toelichting`` sheet follows ``CODEER_LANG``. The keys and the column order never change.
+    """
+
+    def __init__(self, tables: dict[str, tuple[str, dict[str, str]]]):
+        self._tables = tables
+
+    def __getitem__(self, name: str) -> tuple[str, dict[str, str]]:
+        description, cols = self._tables[name]
+        return gettext(description), {col: gettext(text) for col, text in cols.items()}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+
+#: Every exported table: a description and its columns, in their fixed order, each column with
+#: its explanation (English here; read in the language of the run).
+TABLES: Mapping[str, tuple[str, dict[str, str]]] = _Explained({
     "interviews": (
-        "Eén rij per interview: metadata (gepseudonimiseerd) en aantallen.",
+        N_("One row per interview: metadata (pseudonymised) and counts."),
         {
-            "document_id": "interview-id (uit interviews.csv, anders de bestandsnaam)",
-            "respondent_function": "functie van de respondent (leeg als de metadata die niet "
-                                   "heeft)",
-            "department": "afdeling van de respondent (leeg als onbekend)",
-            "cluster": "cluster van de afdeling (leeg als onbekend)",
-            "n_words": "aantal woorden gesproken tekst in het transcript",
-            "n_segments": f"aantal segmenten van alle sprekers; {_SEGMENT}",
-            "respondent_segments": "aantal segmenten van de respondent(en)",
-            "n_passages": "aantal gecodeerde passages (niet afgewezen); een passage met twee "
-                          f"codes telt één keer. {_PASSAGE}",
-            "n_codes": "aantal verschillende codes dat in het interview voorkomt",
+            "document_id": N_("interview id (from interviews.csv, else the file name)"),
+            "respondent_function": N_("the respondent's function (empty when the metadata do "
+                                      "not have it)"),
+            "department": N_("the respondent's department (empty when unknown)"),
+            "cluster": N_("the department's cluster (empty when unknown)"),
+            "n_words": N_("number of words of spoken text in the transcript"),
+            "n_segments": N_("number of segments of all speakers; segment (a sentence, or a "
+                             "whole turn with --unit turn)"),
+            "respondent_segments": N_("number of segments of the respondent(s)"),
+            "n_passages": N_("number of coded passages (not rejected); a passage with two "
+                             "codes counts once. passage: adjacent sentences of one turn with "
+                             "the same code; counts as one coding, however many sentences it "
+                             "has"),
+            "n_codes": N_("number of different codes that occur in the interview"),
         },
     ),
     "code_document": (
-        "Per code en interview: in hoeveel passages de code voorkomt. Alle combinaties staan "
-        "erin, ook die met 0. Afgewezen coderingen tellen niet mee.",
+        N_("Per code and interview: in how many passages the code occurs. Every combination "
+           "is listed, also those with 0. Rejected codings do not count."),
         {
             "theme": _THEME,
-            "code_id": "id van de code (bijv. L1)",
-            "code_name": "naam van de code",
-            "document_id": "interview-id",
-            "n_passages": f"aantal passages van dit interview met deze code; {_PASSAGE}",
-            "n_segments": "aantal segmenten in die passages",
-            "respondent_segments": "aantal respondentsegmenten van het interview (noemer)",
+            "code_id": N_("id of the code (e.g. L1)"),
+            "code_name": N_("name of the code"),
+            "document_id": N_("interview id"),
+            "n_passages": N_("number of passages of this interview with this code; passage: "
+                             "adjacent sentences of one turn with the same code; counts as one "
+                             "coding, however many sentences it has"),
+            "n_segments": N_("number of segments in those passages"),
+            "respondent_segments": N_("number of respondent segments of the interview "
+                                      "(denominator)"),
             "share": _SHARE,
         },
     ),
     "code_department": (
-        "Per code en groep interviews (afdeling, cluster of functie van de respondent): hoe "
-        "vaak de code voorkomt. Alleen voor metadatakolommen die er zijn.",
+        N_("Per code and group of interviews (department, cluster or the respondent's "
+           "function): how often the code occurs. Only for metadata columns that exist."),
         {
-            "grouping": "waarnaar gegroepeerd is: afdeling, cluster of functie van de "
-                        "respondent",
-            "group": "de waarde van die groep (bijv. de naam van de afdeling)",
+            "grouping": N_("what is grouped by: department, cluster or the respondent's "
+                           "function"),
+            "group": N_("the value of that group (e.g. the name of the department)"),
             "theme": _THEME,
-            "code_id": "id van de code",
-            "code_name": "naam van de code",
-            "n_passages": "aantal passages in deze groep met deze code",
-            "n_interviews": "aantal interviews in deze groep waarin de code voorkomt",
-            "interviews_in_group": "aantal interviews in deze groep",
-            "n_segments": "aantal segmenten in die passages",
-            "respondent_segments": "aantal respondentsegmenten in deze groep (noemer)",
+            "code_id": N_("id of the code"),
+            "code_name": N_("name of the code"),
+            "n_passages": N_("number of passages in this group with this code"),
+            "n_interviews": N_("number of interviews in this group in which the code occurs"),
+            "interviews_in_group": N_("number of interviews in this group"),
+            "n_segments": N_("number of segments in those passages"),
+            "respondent_segments": N_("number of respondent segments in this group "
+                                      "(denominator)"),
             "share": _SHARE,
         },
     ),
     "cooccurrence_passage": (
-        "Samen voorkomen van codes op dezelfde tekst: hoe vaak een passage met de ene code en "
-        "een passage met de andere code minstens één zin delen (een passage met beide codes "
-        "telt één keer). Alle paren in beide richtingen; op de diagonaal (code_a = code_b) het "
-        "aantal passages met die code.",
+        N_("Codes occurring together on the same text: how often a passage with one code and "
+           "a passage with the other code share at least one sentence (a passage with both "
+           "codes counts once). Every pair in both directions; on the diagonal (code_a = "
+           "code_b) the number of passages with that code."),
         {
-            "code_id_a": "id van de eerste code",
-            "code_name_a": "naam van de eerste code",
-            "code_id_b": "id van de tweede code",
-            "code_name_b": "naam van de tweede code",
-            "n_passages": "aantal keer dat passages met beide codes tekst delen (diagonaal: "
-                          "aantal passages met de code)",
+            "code_id_a": N_("id of the first code"),
+            "code_name_a": N_("name of the first code"),
+            "code_id_b": N_("id of the second code"),
+            "code_name_b": N_("name of the second code"),
+            "n_passages": N_("number of times passages with both codes share text (diagonal: "
+                             "number of passages with the code)"),
         },
     ),
     "cooccurrence_turn": (
-        "Samen voorkomen van codes binnen dezelfde spreekbeurt (alle zinnen van één spreker "
-        "tot de volgende spreker aan het woord is). Op de diagonaal het aantal beurten met die "
-        "code.",
+        N_("Codes occurring together within the same turn (all sentences of one speaker until "
+           "the next speaker takes the floor). On the diagonal the number of turns with that "
+           "code."),
         {
-            "code_id_a": "id van de eerste code",
-            "code_name_a": "naam van de eerste code",
-            "code_id_b": "id van de tweede code",
-            "code_name_b": "naam van de tweede code",
-            "n_turns": "aantal spreekbeurten waarin beide codes voorkomen",
+            "code_id_a": N_("id of the first code"),
+            "code_name_a": N_("name of the first code"),
+            "code_id_b": N_("id of the second code"),
+            "code_name_b": N_("name of the second code"),
+            "n_turns": N_("number of turns in which both codes occur"),
         },
     ),
     "excerpts": (
-        "Eén rij per gecodeerde passage en code: de tekst (gepseudonimiseerd) met context. Een "
-        "passage met twee codes staat er twee keer in (één rij per code, zie andere codes). Ook "
-        "afgewezen passages staan erin, herkenbaar aan de reviewstatus; ze tellen in de andere "
-        "tabellen niet mee.",
+        N_("One row per coded passage and code: the text (pseudonymised) with context. A "
+           "passage with two codes is listed twice (one row per code, see other codes). "
+           "Rejected passages are listed too, recognisable by their review status; they do not "
+           "count in the other tables."),
         {
             "theme": _THEME,
-            "code_id": "id van de code",
-            "code_name": "naam van de code",
-            "other_codes": "andere codes op precies dezelfde passage, gescheiden door komma's",
-            "document_id": "interview-id",
-            "passage_id": "id van de passage (stabiel zolang de zinnen en hun codes gelijk "
-                          "blijven)",
-            "segment_ids": "ids van de segmenten van de passage, in volgorde, gescheiden door "
-                           "spaties (voor codeer review en reviews.csv)",
-            "n_segments": "aantal segmenten (zinnen) in de passage",
-            "turn_index": "volgnummer van de spreekbeurt in het interview (vanaf 0)",
-            "role": "rol van de spreker: respondent, interviewer of overig",
-            "respondent_function": "functie van de respondent (leeg als onbekend)",
-            "department": "afdeling van de respondent (leeg als onbekend)",
-            "cluster": "cluster van de afdeling (leeg als onbekend)",
-            "text": "de gecodeerde passage, gepseudonimiseerd",
-            "text_in_context": "de zin vóór de passage, de passage tussen » en « en de zin erna; "
-                               "[interviewer] of [respondent] markeert context uit een andere "
-                               "spreekbeurt, … ingekorte context",
-            "probability": "kans (0-1) dat een onderzoeker deze code op deze passage accepteert, "
-                           "zoals codeer die schat: de hoogste van de zinnen; leeg bij "
-                           "handmatige codes",
-            "method": "hoe de code is toegekend: regel (een trefwoordregel van het codeboek "
-                      "trof), model (de passage lijkt op de voorbeelden van de code), regel én "
-                      "model, of handmatig (door een onderzoeker)",
-            "evidence": "waarom: de woorden waarop een regel trof, het codeboekvoorbeeld dat het "
-                        "meest lijkt en van hoeveel beoordelingen de code leerde",
-            "status": "reviewstatus van de passage: automatisch (nog niet elke zin "
-                      "beoordeeld), geaccepteerd (elke zin geaccepteerd) of afgewezen",
+            "code_id": N_("id of the code"),
+            "code_name": N_("name of the code"),
+            "other_codes": N_("other codes on exactly the same passage, separated by commas"),
+            "document_id": N_("interview id"),
+            "passage_id": N_("id of the passage (stable as long as its sentences and their "
+                             "codes stay the same)"),
+            "segment_ids": N_("ids of the segments of the passage, in order, separated by "
+                              "spaces (for codeer review and reviews.csv)"),
+            "n_segments": N_("number of segments (sentences) in the passage"),
+            "turn_index": N_("number of the turn in the interview (from 0)"),
+            "role": N_("the speaker's role: respondent, interviewer or other"),
+            "respondent_function": N_("the respondent's function (empty when unknown)"),
+            "department": N_("the respondent's department (empty when unknown)"),
+            "cluster": N_("the department's cluster (empty when unknown)"),
+            "text": N_("the coded passage, pseudonymised"),
+            "text_in_context": N_("the sentence before the passage, the passage between » and "
+                                  "« and the sentence after it; [interviewer] or [respondent] "
+                                  "marks context from another turn, … shortened context"),
+            "probability": N_("probability (0-1) that a researcher accepts this code on this "
+                              "passage, as codeer estimates it: the highest of its sentences; "
+                              "empty for codes given by hand"),
+            "method": N_("how the code was given: rule (a keyword rule of the codebook "
+                         "matched), model (the passage resembles the code's examples), rule "
+                         "and model, or by hand (by a researcher)"),
+            "evidence": N_("why: the words a rule matched, the codebook example it most "
+                           "resembles and how many review decisions the code learnt from"),
+            "status": N_("review status of the passage: automatic (not every sentence "
+                         "reviewed yet), accepted (every sentence accepted) or rejected"),
         },
     ),
     "themes": (
-        "Eén rij per thema dat codeer themes in de respondentsegmenten vond, met de best "
-        "passende code en of het thema 'opkomend' is (door het codeboek niet gedekt).",
+        N_("One row per theme that codeer themes found in the respondent segments, with the "
+           "best fitting code and whether the theme is 'emerging' (not covered by the "
+           "codebook)."),
         {
-            "topic": "nummer van het thema; -1 = niet ingedeeld",
-            "label": "kort label: de woordgroepen die het thema het best typeren "
-                     "(gepseudonimiseerd)",
-            "keywords": "kernwoorden (lemma's: grondvormen), gescheiden door komma's",
-            "size": "aantal segmenten in het thema",
-            "share": "aandeel van alle ingedeelde segmenten (0-1)",
-            "best_code_id": "id van de code die inhoudelijk het dichtst bij het thema ligt",
-            "best_code_name": "naam van die code",
-            "best_code_similarity": "gelijkenis (cosinus, -1 tot 1) tussen thema en die code",
-            "emerging": "waar (True) als geen code goed genoeg past en het geen praatje is: een "
-                        "opkomend thema",
-            "small_talk": "waarom dit geen inhoudelijk thema is (begroeting of afsluiting, "
-                          "opname en toestemming, contactgegevens, korte reacties); leeg bij "
-                          "een inhoudelijk thema",
-            "coded_share": "aandeel van de segmenten van het thema dat een code heeft (0-1)",
-            "n_interviews": "in hoeveel interviews het thema voorkomt",
-            "interviews": "in welke interviews, gescheiden door komma's",
+            "topic": N_("number of the theme; -1 = not assigned"),
+            "label": N_("short label: the phrases that typify the theme best (pseudonymised)"),
+            "keywords": N_("keywords (lemmas: base forms), separated by commas"),
+            "size": N_("number of segments in the theme"),
+            "share": N_("share of all assigned segments (0-1)"),
+            "best_code_id": N_("id of the code closest to the theme in content"),
+            "best_code_name": N_("name of that code"),
+            "best_code_similarity": N_("similarity (cosine, -1 to 1) between the theme and "
+                                       "that code"),
+            "emerging": N_("true (True) when no code fits well enough and it is not small "
+                           "talk: an emerging theme"),
+            "small_talk": N_("why this is not a theme of substance (greeting or closing, "
+                             "recording and consent, contact details, short reactions); empty "
+                             "for a theme of substance"),
+            "coded_share": N_("share of the theme's segments that have a code (0-1)"),
+            "n_interviews": N_("in how many interviews the theme occurs"),
+            "interviews": N_("in which interviews, separated by commas"),
         },
     ),
     "theme_interview": (
-        "Per thema en interview: hoeveel segmenten van het interview in het thema vallen.",
+        N_("Per theme and interview: how many segments of the interview fall in the theme."),
         {
-            "topic": "nummer van het thema",
-            "label": "label van het thema",
-            "document_id": "interview-id",
-            "n_segments": "aantal segmenten van dit interview in het thema",
-            "share_of_theme": "aandeel van de segmenten van het thema dat uit dit interview komt "
-                              "(0-1)",
+            "topic": N_("number of the theme"),
+            "label": N_("label of the theme"),
+            "document_id": N_("interview id"),
+            "n_segments": N_("number of segments of this interview in the theme"),
+            "share_of_theme": N_("share of the theme's segments that come from this interview "
+                                 "(0-1)"),
         },
     ),
     "memos": (
-        "Eén rij per memo (codeer memo, het reviewnotebook of een CAQDAS via codeer import): "
-        "wat een onderzoeker noteerde bij een passage, een interview, een code of het project.",
+        N_("One row per memo (codeer memo, the review notebook or a CAQDAS via codeer import): "
+           "what a researcher noted about a passage, an interview, a code or the project."),
         {
-            "timestamp": "wanneer de memo is geschreven (ISO 8601)",
-            "author": "wie de memo schreef",
-            "about": "waarover de memo gaat: passage (één segment), interview, "
-                     "code of project",
-            "document_id": "interview-id (bij een memo over een passage of een interview)",
-            "segment_id": "id van het segment (bij een memo over een passage)",
-            "code_id": "id van de code (bij een memo over een code)",
-            "passage": "de tekst van het segment waarover de memo gaat, gepseudonimiseerd",
-            "text": "de memo zelf, gepseudonimiseerd",
+            "timestamp": N_("when the memo was written (ISO 8601)"),
+            "author": N_("who wrote the memo"),
+            "about": N_("what the memo is about: passage (one segment), interview, code or "
+                        "project"),
+            "document_id": N_("interview id (for a memo about a passage or an interview)"),
+            "segment_id": N_("id of the segment (for a memo about a passage)"),
+            "code_id": N_("id of the code (for a memo about a code)"),
+            "passage": N_("the text of the segment the memo is about, pseudonymised"),
+            "text": N_("the memo itself, pseudonymised"),
         },
     ),
-}
+})
 THEME_TABLES = ("themes", "theme_interview")
 
 #: The workbook's column headers: plain words for the researcher (English here, translated by
