@@ -919,15 +919,16 @@ def themes_scale_markdown(data: dict[str, Any]) -> list[str]:
     and the sampled fit against it)."""
     if not data or not data.get("runs"):
         return []
+    sample = int(data.get("sample_size", 20_000))
     md = ["## Themes at scale (`python -m bench.themes_scale`)", "",
           "`fit_topics` (exact kNN, UMAP, HDBSCAN, BERTopic keywords, outlier reduction) on "
           "every segment (`full`) against `themes.scale.fit_sampled` (the same on a sample of "
-          "20,000, every other segment to the nearest theme centroid: `sampled`), each in a "
-          "fresh process. Synthetic corpora of real vectors: the ~5,000 content segments of "
-          "the demo and the test corpora, embedded with the real model, replicated with "
-          "Gaussian noise (cosine ~0.93 to the original). Measured "
-          f"{data.get('date', '')}; the load average is that of a machine shared with other "
-          "workers.", ""]
+          f"{sample:,}, every other segment to the nearest theme centroid: `sampled`), each in a "
+          "fresh process with a time limit of 1,200 s; a fit that takes more than half of it "
+          "is not tried at the next size. Synthetic corpora of real vectors: the ~5,000 content "
+          "segments of the demo and the test corpora, embedded with the real model, replicated "
+          "with Gaussian noise (cosine ~0.93 to the original). Measured "
+          f"{data.get('date', '')}; the load average is that of the whole machine.", ""]
     md += _table(["segments", "fit", "wall s", "CPU s", "fit s", "peak RSS MB", "themes",
                   "method", "load before"],
                  [[_fmt(r["n"]), r["mode"], _fmt(r["wall_s"]), _fmt(r.get("cpu_s")),
@@ -935,12 +936,13 @@ def themes_scale_markdown(data: dict[str, Any]) -> list[str]:
                    r.get("method") or r.get("failed", ""), r.get("load_before")]
                   for r in data["runs"]])
     for n, c in (data.get("compare") or {}).items():
-        md += [f"Sampled against full at {int(n):,} segments: adjusted Rand index of the "
-               f"assignments {c['ari']}; keyword sets: mean best-match Jaccard "
-               f"{c['keyword_jaccard_best_match_mean']} (each sampled theme against the most "
-               f"similar full theme), overlap of all keywords "
-               f"{c['keyword_vocabulary_overlap']}; {c['themes_full']} themes full, "
+        md += [f"Sampled ({c.get('sample', sample):,}) against full at {int(n):,} segments: "
+               f"adjusted Rand index of the assignments {c['ari']}; keyword sets: mean "
+               f"best-match Jaccard {c['keyword_jaccard_best_match_mean']} (each sampled theme "
+               f"against the most similar full theme), overlap of all keywords "
+               f"{c.get('keyword_vocabulary_overlap', '-')}; {c['themes_full']} themes full, "
                f"{c['themes_sampled']} sampled.", ""]
+    md += [line + "\n" for line in data.get("notes", [])]
     return md
 
 
@@ -1316,6 +1318,8 @@ def large_markdown(large: dict[str, Any]) -> list[str]:
     md += _table(["scale", "words", "windows", "backend", "run", "wall s", "CPU s",
                   "embedding s", "peak RSS MB", "passages/s", "passages/s per worker",
                   "same outputs", "load (1 min)", "measured"], rows)
+    md += [f"**Read with care ({key}).** {r['note']}\n" for key, r in large.items()
+           if r.get("note")]  # what went wrong during a run, written down after it
     for key, r in large.items():
         proj = r.get("projection") or {}
         if not proj:

@@ -140,8 +140,10 @@ def measure(work: Path, n: int, mode: str) -> dict[str, Any]:
         result = json.loads(dest.read_text(encoding="utf-8"))
         row.update(fit_s=result["fit_s"], method=result["method"],
                    themes=len(set(result["topics"]) - {-1}))
+    elif row["wall_s"] >= TIMEOUT_S:
+        row["failed"] = f"killed at the {TIMEOUT_S:,} s time limit"
     else:
-        row["failed"] = f"exit {code} (timeout {TIMEOUT_S} s or out of memory)"
+        row["failed"] = f"exit {code} (out of memory or an error: see {mode}-{n}.log)"
     return row
 
 
@@ -179,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.work.mkdir(parents=True, exist_ok=True)
     base_vectors(args.work)
+    from pipeline.themes.scale import SAMPLE_SIZE
+
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "runs": [],
-                               "compare": {}}
+                               "compare": {}, "sample_size": SAMPLE_SIZE}
     path = args.work / "themes_scale.json"
     if path.exists():
         results = json.loads(path.read_text(encoding="utf-8"))
