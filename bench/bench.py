@@ -969,6 +969,8 @@ def targets_markdown(targets: dict[str, Any]) -> list[str]:
                      [[part, _fmt(r["run_split"].get(part), 2),
                        _fmt(r["recode_split"].get(part), 2)]
                       for part in dict.fromkeys([*r["run_split"], *r["recode_split"]])])
+        if r.get("note"):  # written down after the run
+            md += [f"**Read with care ({k}).** {r['note']}", ""]
     return md
 
 
