@@ -239,6 +239,7 @@ def command(func):
         config.model_offline_env()
         try:
             i18n.language()  # refuses an unknown CODEER_LANG, with the fix
+            config.run_time()  # and a bad SOURCE_DATE_EPOCH, before numpy's import trips on it
             return func(*args, **kwargs)
         except CodeerError as exc:
             typer.echo(_("error: {message}").format(message=exc.message), err=True)

@@ -148,8 +148,10 @@ def test_typers_own_texts_are_marked_exactly_as_typer_writes_them():
     assert set(i18n.TYPER_MESSAGES) <= in_typer, set(i18n.TYPER_MESSAGES) - in_typer
 
 
-def _codeer(*args: str, lang: str | None) -> subprocess.CompletedProcess:
+def _codeer(*args: str, lang: str | None, **extra_env: str) -> subprocess.CompletedProcess:
+    """``codeer ARGS`` as a process, with ``CODEER_LANG=lang`` (unset: None) and ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if k not in (i18n.ENV, "LANGUAGE")}
+    env.update(extra_env)
     if lang is not None:
         env[i18n.ENV] = lang
     return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True,
@@ -189,3 +191,12 @@ def test_the_command_line_speaks_dutch_unless_told_english(args, lang, code, exp
     assert "Traceback" not in output
     for text in expected:
         assert text in " ".join(output.split()), (text, output)
+
+
+def test_a_bad_source_date_epoch_is_refused_before_the_command_starts():
+    """Reproduction: numpy's import read SOURCE_DATE_EPOCH before codeer's own check and
+    failed with "unexpected ValueError" (exit 3)."""
+    result = _codeer("code", "--out", "bestaat-niet", lang=None, SOURCE_DATE_EPOCH="abc")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("fout: SOURCE_DATE_EPOCH moet een geheel aantal seconden"), \
+        result.stderr
