@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline.errors import CodeerError
-from pipeline.i18n import N_, _, language
+from pipeline.i18n import N_, _, decimal
 
 log = logging.getLogger("codeer")
 
@@ -242,5 +242,4 @@ def run(dest: Path | None = None) -> list[Step]:
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
-    minutes = f"{seconds / 60:.1f} min"
-    return minutes.replace(".", ",") if language() == "nl" else minutes  # Dutch decimal comma
+    return f"{decimal(seconds / 60)} min"

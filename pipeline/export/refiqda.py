@@ -77,7 +77,7 @@ from lxml import etree
 from pipeline import __version__, storage
 from pipeline.coding.codebook import Code, Codebook
 from pipeline.errors import CodeerError
-from pipeline.i18n import N_, SOURCE_LANGUAGE, gettext, language, translations
+from pipeline.i18n import N_, SOURCE_LANGUAGE, decimal, gettext, language, translations
 from pipeline.vocab import METHOD_NAMES, ROLE_NAMES, STATUS_NAMES
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -688,10 +688,8 @@ def _description(sel: dict) -> str | None:
         how = [_shown(METHOD_NAMES, sel["method"])]
         score = sel.get("score")
         if not _missing(score):
-            number = f"{float(score):.3f}"
-            if language() != SOURCE_LANGUAGE:
-                number = number.replace(".", ",")  # Dutch decimal comma
-            how.append(gettext("chance accepted {number}").format(number=number))
+            how.append(gettext("chance accepted {number}").format(
+                number=decimal(float(score), 3)))
         how.append(_shown(STATUS_NAMES, sel["status"]))
         parts.append(", ".join(how))
     if times:
