@@ -86,6 +86,15 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(language()).ngettext(singular, plural, n)
 
 
+def located(file: object, line: int | None, message: str) -> str:
+    """``message`` prefixed with the file and, where known, the line: ``codebook.yaml line 19:
+    ...`` (``regel`` in Dutch). One wording for every file codeer reads."""
+    if line:
+        return gettext("{file} line {line}: {message}").format(file=file, line=line,
+                                                              message=message)
+    return f"{file}: {message}"
+
+
 def thousands(n: int) -> str:
     """``n`` with thousands separators as the language of the run writes them: 4.000.000 in
     Dutch, 4,000,000 in English."""

@@ -33,7 +33,7 @@ from pydantic import (
 
 from pipeline.coding.rules import Rule, RuleSyntaxError, parse_rule
 from pipeline.errors import CodeerError
-from pipeline.i18n import N_, _
+from pipeline.i18n import N_, _, located
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,31}$")
@@ -175,13 +175,6 @@ def _reference_errors(book: Codebook, lines: dict[tuple, int]) -> list[tuple[int
                              "of {themes}.").format(code=code.id, theme=code.theme,
                                                     themes=theme_ids)))
     return errors
-
-
-def _located(file: str, line: int | None, message: str) -> str:
-    """``message`` prefixed with the file and, where known, the line."""
-    if line:
-        return _("{file} line {line}: {message}").format(file=file, line=line, message=message)
-    return f"{file}: {message}"
 
 
 # ------------------------------------------------------------------ YAML with line numbers
@@ -331,7 +324,7 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise CodeerError(_located(path.name, line, _(
+        raise CodeerError(located(path.name, line, _(
             "must be UTF-8 text. Got byte 0x{byte:02x} (byte {n} of the file) instead. Save the "
             "codebook as UTF-8 (in your editor: Save as, encoding UTF-8)."
         ).format(byte=raw[exc.start], n=exc.start + 1))) from None
@@ -346,23 +339,23 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
         line = text[: exc.position].count("\n") + 1
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(
             exc.character)
-        raise CodeerError(_located(path.name, line, _(
+        raise CodeerError(located(path.name, line, _(
             "the character {char} is not allowed in YAML. Remove it.").format(char=char))
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CodeerError(_located(path.name, mark.line + 1 if mark else None,
+        raise CodeerError(located(path.name, mark.line + 1 if mark else None,
                                    _("YAML syntax error: {problem}.").format(problem=problem))
                           ) from None
     except _YamlProblem as exc:
-        raise CodeerError(_located(path.name, exc.line, f"{exc.message}.")) from None
+        raise CodeerError(located(path.name, exc.line, f"{exc.message}.")) from None
     except _DuplicateKey as exc:
-        raise CodeerError(_located(path.name, exc.line, _(
+        raise CodeerError(located(path.name, exc.line, _(
             "key '{key}' appears twice in the same block; keep one.").format(key=exc.key))
         ) from None
     except RecursionError:
-        raise CodeerError(_located(path.name, None, _(
+        raise CodeerError(located(path.name, None, _(
             "nests lists or mappings too deeply to be a codebook. Check the indentation."))
         ) from None
     try:
@@ -372,11 +365,11 @@ def load_codebook(path: Path) -> tuple[Codebook, str]:
         for err in exc.errors():
             line, subject = _where(tuple(err["loc"]), data, lines)
             msg = _message(err)
-            messages.append(_located(path.name, line, f"{subject}: {msg}" if subject else msg))
+            messages.append(located(path.name, line, f"{subject}: {msg}" if subject else msg))
         raise CodeerError("\n".join(messages)) from None
     problems = _reference_errors(book, lines)
     if problems:
-        raise CodeerError("\n".join(_located(path.name, line, msg) for line, msg in problems))
+        raise CodeerError("\n".join(located(path.name, line, msg) for line, msg in problems))
     return book, hashlib.sha256(raw).hexdigest()
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import CodeerError
-from pipeline.i18n import _
+from pipeline.i18n import _, located
 
 #: ``wijken:`` values.
 REPLACE, KEEP = "vervangen", "behouden"
@@ -83,8 +83,7 @@ class _Reader:
 
     def error(self, node: object, message: str) -> None:
         line = node.start_mark.line + 1  # type: ignore[attr-defined]
-        self.errors.append(_("{file} line {line}: {message}").format(
-            file=self.name, line=line, message=message))
+        self.errors.append(located(self.name, line, message))
 
     def terms(self, node: object, what: str, min_letters: int = 2) -> list[str]:
         """A list of texts (``None`` or an empty value is an empty list)."""

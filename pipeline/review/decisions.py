@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline import config, schema
 from pipeline.errors import CodeerError
-from pipeline.i18n import _
+from pipeline.i18n import _, located
 from pipeline.vocab import DECISIONS
 
 log = logging.getLogger("codeer")
@@ -42,8 +42,7 @@ class ReviewIssue:
     message: str
 
     def __str__(self) -> str:
-        return _("{file} line {line}: {message}").format(file=config.REVIEWS_FILE,
-                                                         line=self.line, message=self.message)
+        return located(config.REVIEWS_FILE, self.line, self.message)
 
 
 def _parse_time(value: str) -> datetime:

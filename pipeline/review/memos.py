@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pipeline import config
 from pipeline.errors import CodeerError
-from pipeline.i18n import _
+from pipeline.i18n import _, located
 from pipeline.vocab import MEMO_TARGETS, MemoTarget
 
 if TYPE_CHECKING:
@@ -42,8 +42,7 @@ class MemoIssue:
     message: str
 
     def __str__(self) -> str:
-        return _("{file} line {line}: {message}").format(file=config.MEMOS_FILE,
-                                                         line=self.line, message=self.message)
+        return located(config.MEMOS_FILE, self.line, self.message)
 
 
 def _parse_time(value: str) -> datetime:
